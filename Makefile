@@ -1,0 +1,48 @@
+# embedbench: `make eval` and `make test` work first on a fresh clone (they run setup when .venv is missing).
+PYTHON ?= python3
+VENV := .venv
+PIP := $(VENV)/bin/pip install -c constraints.txt
+EB := $(VENV)/bin/embedbench
+
+MODEL ?= minilm-l6
+SUITE ?= default
+PRECISION ?= fp32,int8,binary
+DIMS ?=
+RESULTS ?= results
+SHARED_DATA := $(abspath ../shared/data)
+export EMBEDBENCH_DATA_DIR ?= $(if $(wildcard $(SHARED_DATA)),$(SHARED_DATA),)
+
+BASELINE ?= results:results/baselines
+CANDIDATE ?= results:results
+GATE_PLAN ?=
+
+.PHONY: setup eval report gate test bench clean
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) torch==2.13.0
+	$(PIP) -e ".[test]"
+	$(VENV)/bin/python -m embedbench.data.bfcl
+	touch $@
+
+setup: $(VENV)/.installed
+
+eval: setup
+ifdef PLAN
+	$(EB) eval --plan $(PLAN) --results-dir $(RESULTS)
+else
+	$(EB) eval --model $(MODEL) --suite $(SUITE) --precision $(PRECISION) --results-dir $(RESULTS) \
+		$(if $(DIMS),--dims $(DIMS),)
+endif
+
+gate: setup
+	$(EB) gate --baseline $(BASELINE) --candidate $(CANDIDATE) --results-dir $(RESULTS) $(if $(GATE_PLAN),--eval $(GATE_PLAN),)
+
+report: setup
+	$(EB) results --results-dir $(RESULTS) --format table
+
+test: setup
+	$(VENV)/bin/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info
