@@ -1,0 +1,77 @@
+"""Typed retrieval data: a corpus, queries and graded qrels, validated on construction."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+from embedbench.errors import EmbedbenchError
+
+
+@dataclass(frozen=True)
+class Document:
+    text: str
+    title: str = ""
+    language: str | None = None
+
+    @property
+    def full_text(self) -> str:
+        """The text that is encoded: title and body, as mteb joins them."""
+        return f"{self.title} {self.text}".strip() if self.title else self.text
+
+
+@dataclass(frozen=True)
+class Query:
+    text: str
+    language: str | None = None
+
+
+@dataclass
+class RetrievalData:
+    """One retrieval task's data.
+
+    qrels map query id -> document id -> graded relevance (int; > 0 is relevant,
+    as trec_eval reads it). Queries without any qrels entry are dropped by `validate`.
+    """
+
+    corpus: dict[str, Document]
+    queries: dict[str, Query]
+    qrels: dict[str, dict[str, int]]
+    source: str = ""
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def validate(self) -> "RetrievalData":
+        """Check cross references and texts; raise EmbedbenchError naming the id."""
+        for did, doc in self.corpus.items():
+            if not isinstance(doc.text, str) or not doc.full_text.strip():
+                raise EmbedbenchError(f"{self.source}: document {did!r} has an empty or non-string text")
+        for qid, q in self.queries.items():
+            if not isinstance(q.text, str) or not q.text.strip():
+                raise EmbedbenchError(f"{self.source}: query {qid!r} has an empty or non-string text")
+        for qid, rels in self.qrels.items():
+            if qid not in self.queries:
+                raise EmbedbenchError(f"{self.source}: qrels name unknown query {qid!r}")
+            for did, rel in rels.items():
+                if did not in self.corpus:
+                    raise EmbedbenchError(f"{self.source}: qrels for query {qid!r} name unknown document {did!r}")
+                if not isinstance(rel, int) or isinstance(rel, bool):
+                    raise EmbedbenchError(f"{self.source}: qrels score for ({qid!r}, {did!r}) is not an integer")
+        if not self.corpus:
+            raise EmbedbenchError(f"{self.source}: the corpus is empty")
+        judged = {qid for qid, rels in self.qrels.items() if any(r > 0 for r in rels.values())}
+        if not judged:
+            raise EmbedbenchError(f"{self.source}: no query has a relevant document")
+        return self
+
+    def content_hash(self) -> str:
+        """sha256 over corpus, queries and qrels in a canonical order (the dataset hash)."""
+        h = hashlib.sha256()
+        for did in sorted(self.corpus):
+            d = self.corpus[did]
+            h.update(json.dumps(["d", did, d.title, d.text], ensure_ascii=False).encode())
+        for qid in sorted(self.queries):
+            h.update(json.dumps(["q", qid, self.queries[qid].text], ensure_ascii=False).encode())
+        for qid in sorted(self.qrels):
+            h.update(json.dumps(["r", qid, sorted(self.qrels[qid].items())]).encode())
+        return h.hexdigest()[:16]
