@@ -1,0 +1,363 @@
+"""The embedding cache: each text is encoded once per (encode settings, role, text).
+
+Layout under ``root``::
+
+    embeddings/<namespace>/key.json              settings + role, human-readable
+    embeddings/<namespace>/<uuid>.npy            float32 (m, d): one persisted chunk
+    embeddings/<namespace>/<uuid>.keys.json      {"format", "dim", "n", "keys": [m text hashes]}
+
+``<namespace>`` is ``sha256(json.dumps({"settings": ..., "role": ...}, sort_keys=True))[:24]``.
+A text's key is the first 32 hex digits of the sha256 of its UTF-8 bytes.
+
+Every file is written under a temporary name in the same directory and
+``os.replace``d into place, the ``.npy`` first and the ``.keys.json`` last, so
+a chunk becomes visible only once complete. A killed run leaves at worst an
+orphan ``.npy`` or a ``*.tmp`` file, which readers ignore; the next run
+re-encodes only what no complete chunk holds. Chunk names are uuid4s, so runs
+sharing a cache never collide; two runs encoding the same texts at once just
+write duplicate chunks, and readers keep the first chunk they indexed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import sys
+import uuid
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from embedbench.errors import ModelError
+
+__all__ = ["EmbeddingCache", "default_cache_dir", "namespace_id", "text_key"]
+
+_FORMAT = 1
+_KEYS_SUFFIX = ".keys.json"
+_CHUNK_KEYS_RE = re.compile(r"^([0-9a-f]{32})\.keys\.json$")
+
+
+def default_cache_dir() -> Path:
+    """``$EMBEDBENCH_CACHE_DIR`` when set (and non-empty), else ``~/.cache/embedbench``."""
+    env = os.environ.get("EMBEDBENCH_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    return Path.home() / ".cache" / "embedbench"
+
+
+def namespace_id(settings: dict, role: str) -> str:
+    """The directory name for one (settings, role): 24 hex digits of a sha256.
+
+    ``settings`` must be JSON-serializable (a TypeError says otherwise): a
+    lossy fallback such as ``default=str`` could give two different settings
+    the same key, or one setting a different key in every process.
+    """
+    blob = json.dumps({"settings": settings, "role": role}, sort_keys=True)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:24]
+
+
+def text_key(text: str) -> str:
+    """32 hex digits of the sha256 of the text's UTF-8 bytes (lone surrogates kept as-is)."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+@dataclass
+class _Namespace:
+    """What this object knows about one namespace directory."""
+
+    path: Path
+    dim: int | None = None
+    # text key -> (chunk id, row in that chunk); the first chunk indexed wins.
+    index: dict[str, tuple[str, int]] = field(default_factory=dict)
+    # chunk ids already looked at (loaded or rejected), so a refresh reads only new ones.
+    seen: set[str] = field(default_factory=set)
+    key_written: bool = False
+
+
+class EmbeddingCache:
+    """Encode-once storage of float32 embeddings, safe to share between processes.
+
+    One object may serve many namespaces; it keeps an index per namespace and
+    refreshes it from the directory listing on each call, so chunks added by
+    other processes (or other objects) are picked up. Not meant to be used from
+    several threads at once; several processes are fine.
+
+    ``stats`` counts, over this object's lifetime, the *distinct* texts served
+    from the cache (``hits``) and the distinct texts passed to ``encode`` and
+    persisted (``encoded``); a duplicate within one call counts once. Reset it
+    by assigning a fresh dict.
+    """
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root).expanduser()
+        self.stats: dict[str, int] = {"hits": 0, "encoded": 0}
+        self._namespaces: dict[str, _Namespace] = {}
+
+    # ------------------------------------------------------------------ public
+
+    def namespace_dir(self, settings: dict, role: str) -> Path:
+        return self.root / "embeddings" / namespace_id(settings, role)
+
+    def get_or_encode(
+        self,
+        settings: dict,
+        role: str,
+        texts: Sequence[str],
+        encode: Callable[[list[str]], np.ndarray],
+        chunk_size: int = 2048,
+        progress: str | None = None,
+    ) -> np.ndarray:
+        """float32 ``(len(texts), d)``, rows in the order of ``texts``.
+
+        Only texts not yet cached are passed to ``encode``, ``chunk_size`` at a
+        time, each distinct text once; every chunk is persisted as soon as it
+        is encoded, so a killed run resumes where it stopped. Before each chunk
+        the index is refreshed, so texts another process cached meanwhile are
+        skipped. ``encode`` must return a 2-D float array with one finite row
+        per text and the same dimension as the namespace's existing chunks;
+        otherwise ModelError, and nothing of that chunk is persisted.
+
+        The result is a fresh, writable array owned by the caller (no view of
+        the cache files). Empty ``texts`` returns ``(0, d)`` when the namespace
+        already holds vectors of dimension ``d``, else ``(0, 0)``; ``encode`` is
+        not called.
+        """
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+        texts = list(texts)
+        for i, t in enumerate(texts):
+            if not isinstance(t, str):
+                raise TypeError(f"texts[{i}] is {type(t).__name__}, not str")
+        ns_id = namespace_id(settings, role)
+        ns = self._namespace(ns_id)
+        label = _model_label(settings, ns_id)
+
+        keys = [text_key(t) for t in texts]
+        first_text: dict[str, str] = {}
+        for k, t in zip(keys, texts):
+            first_text.setdefault(k, t)
+        unique = list(first_text)  # distinct keys, in order of first occurrence
+
+        if not texts:
+            self._refresh(ns)
+            return np.zeros((0, ns.dim or 0), dtype=np.float32)
+        encoded = 0
+        for _attempt in range(3):
+            self._refresh(ns)
+            pending = [k for k in unique if k not in ns.index]
+            encoded += self._encode_missing(ns, settings, role, label, pending, first_text,
+                                            encode, chunk_size, progress)
+            try:
+                out = self._gather(ns, unique, keys)
+            except _StaleChunks:
+                # A chunk vanished or went bad between indexing and reading:
+                # it is dropped from the index; go round again and re-encode.
+                continue
+            self.stats["hits"] += max(len(unique) - encoded, 0)
+            return out
+        raise ModelError(f"embedding cache {ns.path} keeps losing chunks while being read")
+
+    # ---------------------------------------------------------------- encoding
+
+    def _encode_missing(self, ns: _Namespace, settings: dict, role: str, label: str,
+                        pending: list[str], first_text: dict[str, str],
+                        encode: Callable[[list[str]], np.ndarray], chunk_size: int,
+                        progress: str | None) -> int:
+        """Encode and persist ``pending`` keys chunk by chunk; returns how many were encoded."""
+        encoded = 0
+        with tqdm(total=len(pending), desc=progress, unit="text", file=sys.stderr,
+                  disable=not pending, dynamic_ncols=True) as bar:
+            pos = 0
+            while pos < len(pending):
+                if pos:  # another process may have cached some of the rest meanwhile
+                    self._refresh(ns)
+                chunk: list[str] = []
+                while pos < len(pending) and len(chunk) < chunk_size:
+                    k = pending[pos]
+                    pos += 1
+                    if k in ns.index:
+                        bar.update(1)
+                    else:
+                        chunk.append(k)
+                if not chunk:
+                    continue
+                vectors = self._validated(encode([first_text[k] for k in chunk]),
+                                          len(chunk), ns, label)
+                self._persist(ns, settings, role, chunk, vectors)
+                encoded += len(chunk)
+                self.stats["encoded"] += len(chunk)
+                bar.update(len(chunk))
+        return encoded
+
+    @staticmethod
+    def _validated(out: object, n: int, ns: _Namespace, label: str) -> np.ndarray:
+        try:
+            arr = np.asarray(out)
+        except Exception as exc:  # e.g. a GPU tensor
+            raise ModelError(f"model {label} returned {type(out).__name__}, "
+                             f"not an array: {exc}") from exc
+        if arr.ndim != 2 or arr.shape[0] != n:
+            raise ModelError(f"model {label} returned an array of shape {arr.shape} "
+                             f"for {n} texts; expected ({n}, dim)")
+        if not np.issubdtype(arr.dtype, np.floating):
+            raise ModelError(f"model {label} returned {arr.dtype} embeddings; expected floats")
+        if arr.shape[1] == 0:
+            raise ModelError(f"model {label} returned 0-dimensional embeddings")
+        if ns.dim is not None and arr.shape[1] != ns.dim:
+            raise ModelError(f"model {label} returned {arr.shape[1]}-dim embeddings but the "
+                             f"cache {ns.path} holds {ns.dim}-dim ones for the same settings")
+        with np.errstate(over="ignore"):  # float64 beyond float32 range becomes inf: caught below
+            arr = np.ascontiguousarray(arr, dtype=np.float32)
+        bad = int(np.count_nonzero(~np.isfinite(arr).all(axis=1)))
+        if bad:
+            raise ModelError(f"model {label} returned NaN embeddings for {bad} texts "
+                             f"(non-finite values in {bad} of {n} rows)")
+        return arr
+
+    def _persist(self, ns: _Namespace, settings: dict, role: str, chunk: list[str],
+                 vectors: np.ndarray) -> None:
+        ns.path.mkdir(parents=True, exist_ok=True)
+        if not ns.key_written:
+            key_path = ns.path / "key.json"
+            if not key_path.exists():
+                body = json.dumps({"format": _FORMAT, "settings": settings, "role": role},
+                                  sort_keys=True, indent=2)
+                _atomic_write(key_path, lambda f: f.write(body.encode("utf-8")))
+            ns.key_written = True
+        chunk_id = uuid.uuid4().hex
+        dim = int(vectors.shape[1])
+        keys_body = json.dumps({"format": _FORMAT, "dim": dim, "n": len(chunk), "keys": chunk})
+        # Data first, keys last: the keys file is what makes the chunk visible.
+        _atomic_write(ns.path / f"{chunk_id}.npy", lambda f: np.save(f, vectors))
+        _atomic_write(ns.path / f"{chunk_id}{_KEYS_SUFFIX}",
+                      lambda f: f.write(keys_body.encode("utf-8")))
+        ns.seen.add(chunk_id)
+        if ns.dim is None:
+            ns.dim = dim
+        for row, k in enumerate(chunk):
+            ns.index.setdefault(k, (chunk_id, row))
+
+    # ----------------------------------------------------------------- reading
+
+    def _namespace(self, ns_id: str) -> _Namespace:
+        ns = self._namespaces.get(ns_id)
+        if ns is None:
+            ns = _Namespace(path=self.root / "embeddings" / ns_id)
+            self._namespaces[ns_id] = ns
+        return ns
+
+    def _refresh(self, ns: _Namespace) -> None:
+        """Index the complete chunks that appeared since the last look."""
+        try:
+            entries = list(os.scandir(ns.path))
+        except FileNotFoundError:
+            return
+        new: list[tuple[int, str]] = []
+        for entry in entries:
+            m = _CHUNK_KEYS_RE.match(entry.name)
+            if m is None or m.group(1) in ns.seen:
+                continue
+            try:
+                mtime = entry.stat().st_mtime_ns
+            except FileNotFoundError:
+                continue
+            new.append((mtime, m.group(1)))
+        # Oldest first, so "the first chunk wins" is the same in every reader.
+        for _mtime, chunk_id in sorted(new):
+            ns.seen.add(chunk_id)
+            loaded = self._load_chunk(ns, chunk_id)
+            if loaded is None:
+                continue
+            dim, chunk_keys = loaded
+            if ns.dim is None:
+                ns.dim = dim
+            for row, k in enumerate(chunk_keys):
+                ns.index.setdefault(k, (chunk_id, row))
+
+    @staticmethod
+    def _load_chunk(ns: _Namespace, chunk_id: str) -> tuple[int, list[str]] | None:
+        """(dim, keys) of a complete, consistent chunk; None (with a warning) otherwise."""
+        keys_path = ns.path / f"{chunk_id}{_KEYS_SUFFIX}"
+        npy_path = ns.path / f"{chunk_id}.npy"
+        try:
+            meta = json.loads(keys_path.read_text(encoding="utf-8"))
+            dim, n, chunk_keys = int(meta["dim"]), int(meta["n"]), meta["keys"]
+            if not isinstance(chunk_keys, list) or len(chunk_keys) != n:
+                raise ValueError("keys do not match n")
+            data = np.load(npy_path, mmap_mode="r")
+            shape, dtype = data.shape, data.dtype
+            del data
+            if shape != (n, dim) or dtype != np.float32:
+                raise ValueError(f"array is {dtype} {shape}, keys say float32 ({n}, {dim})")
+            if ns.dim is not None and dim != ns.dim:
+                raise ValueError(f"dim {dim} differs from the namespace's {ns.dim}")
+        except (OSError, ValueError, KeyError, TypeError, EOFError) as exc:
+            warnings.warn(f"ignoring bad embedding-cache chunk {keys_path}: {exc}",
+                          RuntimeWarning, stacklevel=3)
+            return None
+        return dim, [str(k) for k in chunk_keys]
+
+    def _gather(self, ns: _Namespace, unique: list[str], keys: list[str]) -> np.ndarray:
+        assert ns.dim is not None
+        slot = {k: i for i, k in enumerate(unique)}
+        by_chunk: dict[str, tuple[list[int], list[int]]] = {}
+        for i, k in enumerate(unique):
+            chunk_id, row = ns.index[k]
+            dst, src = by_chunk.setdefault(chunk_id, ([], []))
+            dst.append(i)
+            src.append(row)
+        out = np.empty((len(unique), ns.dim), dtype=np.float32)
+        stale: list[str] = []
+        for chunk_id, (dst, src) in by_chunk.items():
+            try:
+                data = np.load(ns.path / f"{chunk_id}.npy", mmap_mode="r")
+                if data.ndim != 2 or data.shape[1] != ns.dim or max(src) >= data.shape[0]:
+                    raise ValueError(f"shape {data.shape}")
+                out[dst] = data[np.asarray(src)]
+                del data
+            except (OSError, ValueError, EOFError) as exc:
+                warnings.warn(f"embedding-cache chunk {ns.path / chunk_id}.npy unreadable: "
+                              f"{exc}", RuntimeWarning, stacklevel=3)
+                stale.append(chunk_id)
+        if stale:
+            gone = set(stale)
+            ns.index = {k: v for k, v in ns.index.items() if v[0] not in gone}
+            raise _StaleChunks(stale)
+        if len(unique) == len(keys):
+            return out
+        return out[np.fromiter((slot[k] for k in keys), dtype=np.intp, count=len(keys))]
+
+
+class _StaleChunks(Exception):
+    pass
+
+
+def _model_label(settings: dict, ns_id: str) -> str:
+    for name in ("fingerprint", "name", "model"):
+        value = settings.get(name) if isinstance(settings, dict) else None
+        if value:
+            return str(value)
+    return f"<cache namespace {ns_id}>"
+
+
+def _atomic_write(path: Path, write: Callable[[object], object]) -> None:
+    """Write via a temp file in the same directory, fsync, then os.replace into ``path``."""
+    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            tmp.unlink()
+        except FileNotFoundError:
+            pass
+        raise

@@ -1,0 +1,450 @@
+"""The embedding cache: encode once, resume after a crash, share between processes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from embedbench.cache import EmbeddingCache, default_cache_dir, namespace_id, text_key
+from embedbench.errors import ModelError
+
+DIM = 8
+SETTINGS = {"fingerprint": "fake-model@abc", "max_tokens": 128, "pooling": "mean", "prompts": {}}
+
+
+def fake_vector(text: str, dim: int = DIM) -> np.ndarray:
+    seed = int.from_bytes(hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()[:8], "little")
+    return np.random.default_rng(seed).standard_normal(dim).astype(np.float32)
+
+
+class CountingEncoder:
+    """Deterministic fake model that records every batch it is given."""
+
+    def __init__(self, dim: int = DIM, fail_on_call: int | None = None) -> None:
+        self.dim = dim
+        self.fail_on_call = fail_on_call
+        self.batches: list[list[str]] = []
+
+    @property
+    def calls(self) -> int:
+        return len(self.batches)
+
+    @property
+    def n_texts(self) -> int:
+        return sum(len(b) for b in self.batches)
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        assert isinstance(texts, list)
+        if self.fail_on_call is not None and self.calls + 1 == self.fail_on_call:
+            raise KeyboardInterrupt("killed")  # like a ^C / OOM in the middle of a run
+        self.batches.append(list(texts))
+        return np.stack([fake_vector(t, self.dim) for t in texts]) if texts else np.zeros((0, self.dim))
+
+
+def expected(texts: list[str], dim: int = DIM) -> np.ndarray:
+    return np.stack([fake_vector(t, dim) for t in texts])
+
+
+def texts_n(n: int, prefix: str = "doc") -> list[str]:
+    return [f"{prefix} number {i}" for i in range(n)]
+
+
+def ns_dir(root: Path, settings: dict = SETTINGS, role: str = "document") -> Path:
+    return root / "embeddings" / namespace_id(settings, role)
+
+
+def chunk_files(root: Path, settings: dict = SETTINGS, role: str = "document") -> list[Path]:
+    d = ns_dir(root, settings, role)
+    return sorted(d.glob("*.keys.json")) if d.exists() else []
+
+
+# --------------------------------------------------------------------- basics
+
+
+def test_default_cache_dir(monkeypatch, tmp_path):
+    monkeypatch.setenv("EMBEDBENCH_CACHE_DIR", str(tmp_path / "c"))
+    assert default_cache_dir() == tmp_path / "c"
+    monkeypatch.delenv("EMBEDBENCH_CACHE_DIR")
+    assert default_cache_dir() == Path.home() / ".cache" / "embedbench"
+
+
+def test_second_call_encodes_nothing_and_returns_identical_rows(tmp_path):
+    texts = texts_n(50)
+    enc = CountingEncoder()
+    cache = EmbeddingCache(tmp_path)
+    first = cache.get_or_encode(SETTINGS, "document", texts, enc, chunk_size=16)
+    assert first.dtype == np.float32 and first.shape == (50, DIM)
+    np.testing.assert_array_equal(first, expected(texts))
+    assert enc.n_texts == 50 and [len(b) for b in enc.batches] == [16, 16, 16, 2]
+    assert cache.stats == {"hits": 0, "encoded": 50}
+
+    # Same object and a fresh object (a new run): nothing is encoded.
+    for c in (cache, EmbeddingCache(tmp_path)):
+        c.stats = {"hits": 0, "encoded": 0}
+        enc2 = CountingEncoder()
+        again = c.get_or_encode(SETTINGS, "document", texts, enc2, chunk_size=16)
+        assert enc2.calls == 0
+        assert c.stats == {"hits": 50, "encoded": 0}
+        np.testing.assert_array_equal(again, first)
+
+
+def test_rows_follow_input_order_and_duplicates_encoded_once(tmp_path):
+    cache = EmbeddingCache(tmp_path)
+    enc = CountingEncoder()
+    cache.get_or_encode(SETTINGS, "document", ["a", "b", "c"], enc)
+    texts = ["c", "new", "a", "c", "new", "b", "a"]
+    out = cache.get_or_encode(SETTINGS, "document", texts, enc)
+    np.testing.assert_array_equal(out, expected(texts))
+    assert enc.batches == [["a", "b", "c"], ["new"]]
+
+    enc2 = CountingEncoder()
+    dup = ["x", "y", "x", "x", "y"]
+    out2 = EmbeddingCache(tmp_path).get_or_encode(SETTINGS, "document", dup, enc2)
+    assert enc2.batches == [["x", "y"]]
+    np.testing.assert_array_equal(out2, expected(dup))
+
+
+def test_unicode_empty_string_and_surrogates(tmp_path):
+    texts = ["", "héllo wörld", "日本語", "emoji \U0001f600", "lone \ud800 surrogate"]
+    enc = CountingEncoder()
+    out = EmbeddingCache(tmp_path).get_or_encode(SETTINGS, "query", texts, enc)
+    np.testing.assert_array_equal(out, expected(texts))
+    assert len({text_key(t) for t in texts}) == len(texts)
+    assert text_key("abc") == hashlib.sha256(b"abc").hexdigest()[:32]
+
+
+def test_empty_texts(tmp_path):
+    cache = EmbeddingCache(tmp_path)
+    enc = CountingEncoder()
+    out = cache.get_or_encode(SETTINGS, "document", [], enc)
+    assert out.shape == (0, 0) and out.dtype == np.float32 and enc.calls == 0
+    assert not (tmp_path / "embeddings").exists()  # nothing written for nothing
+    cache.get_or_encode(SETTINGS, "document", ["a"], enc)
+    out = EmbeddingCache(tmp_path).get_or_encode(SETTINGS, "document", [], enc)
+    assert out.shape == (0, DIM)
+
+
+def test_settings_or_role_change_means_separate_namespace(tmp_path):
+    texts = texts_n(5)
+    cache = EmbeddingCache(tmp_path)
+    enc = CountingEncoder()
+    cache.get_or_encode(SETTINGS, "document", texts, enc)
+    cache.get_or_encode(SETTINGS, "query", texts, enc)
+    cache.get_or_encode({**SETTINGS, "max_tokens": 256}, "document", texts, enc)
+    cache.get_or_encode({**SETTINGS, "prompts": {"query": "q: "}}, "document", texts, enc)
+    assert enc.n_texts == 20
+    assert len(list((tmp_path / "embeddings").iterdir())) == 4
+    # Key order inside settings does not matter.
+    reordered = dict(reversed(list(SETTINGS.items())))
+    cache.get_or_encode(reordered, "document", texts, enc)
+    assert enc.n_texts == 20
+
+
+def test_layout_key_json_and_chunk_files(tmp_path):
+    EmbeddingCache(tmp_path).get_or_encode(SETTINGS, "document", texts_n(10), CountingEncoder(), chunk_size=4)
+    d = ns_dir(tmp_path)
+    expected_id = hashlib.sha256(
+        json.dumps({"settings": SETTINGS, "role": "document"}, sort_keys=True).encode()
+    ).hexdigest()[:24]
+    assert d.name == expected_id
+    key = json.loads((d / "key.json").read_text())
+    assert key["settings"] == SETTINGS and key["role"] == "document"
+    keys_files = chunk_files(tmp_path)
+    assert len(keys_files) == 3
+    for kf in keys_files:
+        meta = json.loads(kf.read_text())
+        arr = np.load(kf.with_name(kf.name.replace(".keys.json", ".npy")))
+        assert arr.dtype == np.float32 and arr.shape == (len(meta["keys"]), meta["dim"])
+    assert not list(d.glob("*.tmp"))
+
+
+# --------------------------------------------------------------- crash/resume
+
+
+def test_resume_after_crash_encodes_only_the_rest(tmp_path):
+    texts = texts_n(100)
+    cache = EmbeddingCache(tmp_path)
+    dying = CountingEncoder(fail_on_call=3)
+    with pytest.raises(KeyboardInterrupt):
+        cache.get_or_encode(SETTINGS, "document", texts, dying, chunk_size=30)
+    assert dying.n_texts == 60
+    assert len(chunk_files(tmp_path)) == 2
+    assert cache.stats["encoded"] == 60
+
+    enc = CountingEncoder()
+    out = EmbeddingCache(tmp_path).get_or_encode(SETTINGS, "document", texts, enc, chunk_size=30)
+    assert enc.n_texts == 40
+    assert set(sum(enc.batches, [])) == set(texts[60:])
+    np.testing.assert_array_equal(out, expected(texts))
+
+
+def test_crash_leftovers_are_ignored(tmp_path):
+    texts = texts_n(10)
+    EmbeddingCache(tmp_path).get_or_encode(SETTINGS, "document", texts[:5], CountingEncoder())
+    d = ns_dir(tmp_path)
+    # A run killed between the two renames: an orphan .npy holding garbage for texts[5:].
+    np.save(d / f"{'a' * 32}.npy", np.full((5, DIM), 7.0, dtype=np.float32))
+    # A run killed mid-write: stray temp files, one of them a half keys file.
+    (d / f"{'b' * 32}.npy.1234abcd.tmp").write_bytes(b"\x93NUMPY garbage")
+    (d / f"{'b' * 32}.keys.json.1234abcd.tmp").write_text('{"dim": 8, "keys": ["')
+    (d / "key.json.deadbeef.tmp").write_text("{")
+
+    enc = CountingEncoder()
+    out = EmbeddingCache(tmp_path).get_or_encode(SETTINGS, "document", texts, enc)
+    assert enc.batches == [texts[5:]]
+    np.testing.assert_array_equal(out, expected(texts))
+
+
+def test_corrupt_chunk_is_skipped_with_warning(tmp_path):
+    texts = texts_n(6)
+    EmbeddingCache(tmp_path).get_or_encode(SETTINGS, "document", texts, CountingEncoder(), chunk_size=3)
+    first_npy = chunk_files(tmp_path)[0].with_name(chunk_files(tmp_path)[0].name.replace(".keys.json", ".npy"))
+    first_npy.write_bytes(b"")  # e.g. power loss after the rename
+    enc = CountingEncoder()
+    with pytest.warns(RuntimeWarning, match="ignoring bad embedding-cache chunk"):
+        out = EmbeddingCache(tmp_path).get_or_encode(SETTINGS, "document", texts, enc, chunk_size=3)
+    assert enc.n_texts == 3
+    np.testing.assert_array_equal(out, expected(texts))
+
+
+def test_chunk_vanishing_after_indexing_is_reencoded(tmp_path):
+    texts = texts_n(6)
+    cache = EmbeddingCache(tmp_path)
+    cache.get_or_encode(SETTINGS, "document", texts, CountingEncoder(), chunk_size=3)
+    for kf in chunk_files(tmp_path):  # someone prunes the cache under our feet
+        kf.with_name(kf.name.replace(".keys.json", ".npy")).unlink()
+    enc = CountingEncoder()
+    with pytest.warns(RuntimeWarning, match="unreadable"):
+        out = cache.get_or_encode(SETTINGS, "document", texts, enc, chunk_size=3)
+    assert enc.n_texts == 6
+    np.testing.assert_array_equal(out, expected(texts))
+
+
+# -------------------------------------------------------------- other writers
+
+
+def test_index_refreshes_when_another_writer_adds_chunks(tmp_path):
+    a, b = EmbeddingCache(tmp_path), EmbeddingCache(tmp_path)
+    a.get_or_encode(SETTINGS, "document", ["x"], CountingEncoder())
+    b.get_or_encode(SETTINGS, "document", ["y", "z"], CountingEncoder())
+    enc = CountingEncoder()
+    out = a.get_or_encode(SETTINGS, "document", ["z", "x", "y"], enc)
+    assert enc.calls == 0
+    np.testing.assert_array_equal(out, expected(["z", "x", "y"]))
+
+
+def test_duplicate_chunks_are_harmless(tmp_path):
+    texts = texts_n(4)
+    # Two runs that did not see each other: both persist the same texts.
+    EmbeddingCache(tmp_path).get_or_encode(SETTINGS, "document", texts, CountingEncoder())
+    c = EmbeddingCache(tmp_path)
+    c._namespace(namespace_id(SETTINGS, "document"))  # fresh, empty index
+    c._refresh = lambda ns: None  # blind to the first run
+    c.get_or_encode(SETTINGS, "document", texts, CountingEncoder())
+    assert len(chunk_files(tmp_path)) == 2
+    enc = CountingEncoder()
+    out = EmbeddingCache(tmp_path).get_or_encode(SETTINGS, "document", texts, enc)
+    assert enc.calls == 0
+    np.testing.assert_array_equal(out, expected(texts))
+
+
+WORKER = textwrap.dedent(
+    """
+    import hashlib, sys, time
+    from pathlib import Path
+    import numpy as np
+    from embedbench.cache import EmbeddingCache
+
+    root, start, stop, out, go = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+
+    def encode(texts):
+        time.sleep(0.01)  # let the two writers interleave
+        rows = []
+        for t in texts:
+            seed = int.from_bytes(hashlib.sha256(t.encode()).digest()[:8], "little")
+            rows.append(np.random.default_rng(seed).standard_normal(8).astype(np.float32))
+        return np.stack(rows)
+
+    Path(out + ".ready").touch()
+    deadline = time.time() + 30
+    while not Path(go).exists():
+        if time.time() > deadline:
+            sys.exit("no go signal")
+        time.sleep(0.005)
+    texts = [f"doc number {i}" for i in range(start, stop)]
+    cache = EmbeddingCache(Path(root))
+    arr = cache.get_or_encode({"fingerprint": "fake-model@abc", "max_tokens": 128,
+                               "pooling": "mean", "prompts": {}},
+                              "document", texts, encode, chunk_size=7, progress="worker")
+    np.save(out, arr)
+    print(cache.stats["encoded"], cache.stats["hits"])
+    """
+)
+
+
+def test_two_processes_fill_the_same_cache(tmp_path):
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER)
+    root = tmp_path / "cache"
+    go = tmp_path / "go"
+    spans = [(0, 300), (100, 400)]  # 200 texts in common
+    procs = []
+    for i, (lo, hi) in enumerate(spans):
+        procs.append(subprocess.Popen(
+            [sys.executable, str(script), str(root), str(lo), str(hi), str(tmp_path / f"out{i}.npy"), str(go)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        ))
+    deadline = time.time() + 30
+    while not all((tmp_path / f"out{i}.npy.ready").exists() for i in range(2)):
+        assert time.time() < deadline, [p.poll() for p in procs]
+        time.sleep(0.01)
+    go.touch()
+    results = []
+    for p in procs:
+        stdout, stderr = p.communicate(timeout=60)
+        assert p.returncode == 0, stderr
+        results.append(stdout.split())
+    a, b = np.load(tmp_path / "out0.npy"), np.load(tmp_path / "out1.npy")
+    all_texts = texts_n(400)
+    np.testing.assert_array_equal(a, expected(all_texts[0:300]))
+    np.testing.assert_array_equal(b, expected(all_texts[100:400]))
+    np.testing.assert_array_equal(a[100:], b[:200])
+    # Between them every text was encoded at least once, the overlap at most twice.
+    encoded = [int(r[0]) for r in results]
+    assert 400 <= sum(encoded) <= 600
+
+    reader = EmbeddingCache(root)
+    enc = CountingEncoder()
+    out = reader.get_or_encode(SETTINGS, "document", all_texts, enc)
+    assert enc.calls == 0 and reader.stats == {"hits": 400, "encoded": 0}
+    np.testing.assert_array_equal(out, expected(all_texts))
+    assert not list(ns_dir(root).glob("*.tmp"))
+
+
+# ----------------------------------------------------------------- validation
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_output_raises_and_persists_nothing(tmp_path, bad):
+    cache = EmbeddingCache(tmp_path)
+    cache.get_or_encode(SETTINGS, "document", ["ok"], CountingEncoder())
+
+    def broken(texts):
+        out = expected(texts)
+        out[1, 3] = bad
+        out[2, 0] = bad
+        return out
+
+    with pytest.raises(ModelError, match=r"fake-model@abc.*NaN embeddings for 2 texts"):
+        cache.get_or_encode(SETTINGS, "document", ["a", "b", "c", "d"], broken)
+    assert len(chunk_files(tmp_path)) == 1
+    enc = CountingEncoder()
+    EmbeddingCache(tmp_path).get_or_encode(SETTINGS, "document", ["a", "b", "c", "d"], enc)
+    assert enc.n_texts == 4
+
+
+def test_float64_overflow_to_inf_is_caught(tmp_path):
+    with pytest.raises(ModelError, match="NaN embeddings for 1 texts"):
+        EmbeddingCache(tmp_path).get_or_encode(
+            SETTINGS, "document", ["a"], lambda t: np.full((1, DIM), 1e300, dtype=np.float64))
+    assert chunk_files(tmp_path) == []
+
+
+def test_nan_in_a_later_chunk_keeps_earlier_chunks(tmp_path):
+    calls = []
+
+    def encode(texts):
+        calls.append(len(texts))
+        out = expected(texts)
+        if len(calls) == 2:
+            out[0, 0] = np.nan
+        return out
+
+    with pytest.raises(ModelError):
+        EmbeddingCache(tmp_path).get_or_encode(SETTINGS, "document", texts_n(10), encode, chunk_size=4)
+    assert len(chunk_files(tmp_path)) == 1
+
+
+def test_wrong_dim_vs_existing_chunks_raises(tmp_path):
+    EmbeddingCache(tmp_path).get_or_encode(SETTINGS, "document", ["a"], CountingEncoder(dim=8))
+    with pytest.raises(ModelError, match=r"16-dim.*8-dim"):
+        EmbeddingCache(tmp_path).get_or_encode(SETTINGS, "document", ["b"], CountingEncoder(dim=16))
+    assert len(chunk_files(tmp_path)) == 1
+
+
+def test_dim_changing_between_chunks_of_one_run_raises(tmp_path):
+    calls = []
+
+    def encode(texts):
+        calls.append(1)
+        return expected(texts, dim=8 if len(calls) == 1 else 9)
+
+    with pytest.raises(ModelError, match=r"9-dim.*8-dim"):
+        EmbeddingCache(tmp_path).get_or_encode(SETTINGS, "document", texts_n(4), encode, chunk_size=2)
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda texts: expected(texts)[:-1], r"shape \(2, 8\) for 3 texts"),
+        (lambda texts: expected(texts).ravel(), "shape"),
+        (lambda texts: expected(texts).astype(np.int64), "int64 embeddings"),
+        (lambda texts: np.zeros((len(texts), 0), dtype=np.float32), "0-dimensional"),
+    ],
+)
+def test_malformed_output_raises(tmp_path, make, match):
+    with pytest.raises(ModelError, match=match):
+        EmbeddingCache(tmp_path).get_or_encode(SETTINGS, "document", ["a", "b", "c"], make)
+    assert chunk_files(tmp_path) == []
+
+
+def test_float64_and_list_outputs_are_stored_as_float32(tmp_path):
+    cache = EmbeddingCache(tmp_path)
+    out = cache.get_or_encode(SETTINGS, "document", ["a", "b"], lambda t: expected(t).astype(np.float64))
+    assert out.dtype == np.float32
+    out2 = cache.get_or_encode(SETTINGS, "query", ["a"], lambda t: expected(t).tolist())
+    assert out2.dtype == np.float32
+    np.testing.assert_array_equal(out2, expected(["a"]))
+
+
+def test_bad_arguments(tmp_path):
+    cache = EmbeddingCache(tmp_path)
+    with pytest.raises(ValueError):
+        cache.get_or_encode(SETTINGS, "document", ["a"], CountingEncoder(), chunk_size=0)
+    with pytest.raises(TypeError, match=r"texts\[1\]"):
+        cache.get_or_encode(SETTINGS, "document", ["a", 3], CountingEncoder())
+
+
+# ------------------------------------------------------------------ ownership
+
+
+def test_result_is_float32_writable_and_independent_of_cache(tmp_path):
+    texts = ["a", "b", "c"]
+    cache = EmbeddingCache(tmp_path)
+    out = cache.get_or_encode(SETTINGS, "document", texts, CountingEncoder())
+    for arr in (out, cache.get_or_encode(SETTINGS, "document", texts, CountingEncoder()),
+                cache.get_or_encode(SETTINGS, "document", ["c", "a", "c"], CountingEncoder())):
+        assert arr.dtype == np.float32
+        assert arr.flags.writeable and arr.flags.c_contiguous
+        assert not isinstance(arr, np.memmap) and not isinstance(arr.base, np.memmap)
+        arr[:] = 0.0
+    again = EmbeddingCache(tmp_path).get_or_encode(SETTINGS, "document", texts, CountingEncoder())
+    np.testing.assert_array_equal(again, expected(texts))
+
+
+def test_progress_bar_only_when_encoding(tmp_path, capsys):
+    cache = EmbeddingCache(tmp_path)
+    cache.get_or_encode(SETTINGS, "document", ["a", "b"], CountingEncoder(), progress="encoding corpus")
+    err = capsys.readouterr().err
+    assert "encoding corpus" in err
+    cache.get_or_encode(SETTINGS, "document", ["a", "b"], CountingEncoder(), progress="encoding corpus")
+    assert "encoding corpus" not in capsys.readouterr().err
