@@ -1,0 +1,71 @@
+"""The encoder contract: a small runtime-checkable Protocol and the meta record beside it.
+
+Plugins need not inherit anything. A dense encoder returns float32 vectors *before*
+any quantization; the harness derives every precision and dimension from them.
+A lexical model (BM25) has no vectors and offers `index` + `search` instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class EncoderMeta:
+    """What a result needs to say about the model that produced it."""
+
+    name: str
+    revision: str
+    fingerprint: str
+    dim: int | None
+    max_tokens: int | None = None
+    pooling: str | None = None
+    mrl_dims: tuple[int, ...] = ()
+    prompts: dict[str, str] = field(default_factory=dict)
+    # Native quantizers by precision name ("int8", "binary"): float32 (n, d) -> codes.
+    # int8 codes are int8 (n, d) scored by cosine; binary codes are bool (n, d), True = bit set.
+    native_quantizers: dict[str, Callable[[np.ndarray], np.ndarray]] = field(default_factory=dict)
+    # Which float the fp32 result scores, and why (e.g. pplx: "x, the mean-pooled vector").
+    float_note: str = ""
+    source: str = ""
+    license: str | None = None
+
+    def encode_settings(self) -> dict[str, object]:
+        """Every setting that changes a vector; part of the embedding cache key."""
+        return {
+            "fingerprint": self.fingerprint,
+            "max_tokens": self.max_tokens,
+            "pooling": self.pooling,
+            "prompts": dict(sorted(self.prompts.items())),
+        }
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    meta: EncoderMeta
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def encode_documents(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+@runtime_checkable
+class NestedEncoder(Encoder, Protocol):
+    """A contextual encoder: each chunk's vector sees its whole document."""
+
+    def encode_nested(self, documents: Sequence[Sequence[str]]) -> list[np.ndarray]: ...
+
+
+@runtime_checkable
+class SearchModel(Protocol):
+    """A model that ranks a corpus itself (e.g. BM25): no vectors, no precisions."""
+
+    meta: EncoderMeta
+
+    def index(self, doc_ids: Sequence[str], texts: Sequence[str]) -> None: ...
+
+    def search(self, queries: Sequence[str], k: int) -> list[dict[str, float]]: ...
