@@ -1,0 +1,166 @@
+"""The ONNX plugin: a model exported to ONNX, run by onnxruntime, tokenized by the folder's AutoTokenizer.
+
+The graph is fed `input_ids` and `attention_mask`, plus `token_type_ids` (zeros unless the
+tokenizer gives them) and `position_ids` when the graph asks for them. Which output is the
+vector: `output_name` if given (pplx's export holds pooled float, hidden states, int8 and binary
+outputs: name the pooled float one), else the one float rank-2 output other than BERT's
+`pooler_output`, else a rank-3 `last_hidden_state` / `token_embeddings`, pooled with `pooling`
+(mean by default) over the attention mask. Runs on CUDA when the device is cuda and
+onnxruntime offers the CUDA provider, else on CPU.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from embedbench.encoders.fingerprint import folder_fingerprint
+from embedbench.encoders.hf_pooling import check_pooling, length_sorted_batches, model_max_length, one_line, pad_batch, pool
+from embedbench.encoders.protocol import EncoderMeta
+from embedbench.encoders.settings import EncodeSettings
+from embedbench.errors import ModelError
+
+_TOKEN_OUTPUTS = ("last_hidden_state", "token_embeddings")
+_FEEDABLE = {"input_ids", "attention_mask", "token_type_ids", "position_ids"}
+
+
+def find_onnx_file(folder: Path) -> Path:
+    """model.onnx in the folder or its onnx/ subfolder, else the only .onnx file there."""
+    for candidate in (folder / "model.onnx", folder / "onnx" / "model.onnx"):
+        if candidate.is_file():
+            return candidate
+    found = sorted(folder.glob("*.onnx")) + sorted(folder.glob("onnx/*.onnx"))
+    if len(found) != 1:
+        what = "no .onnx file" if not found else f"{len(found)} .onnx files; pass onnx_file"
+        raise ModelError(f"{folder}: {what}")
+    return found[0]
+
+
+def choose_output(outputs: Sequence[tuple[str, str, list]], output_name: str | None) -> tuple[str, bool]:
+    """(name, is_token_level) from the graph's (name, type, shape) outputs; see the module docstring."""
+    names = [name for name, _, _ in outputs]
+    if output_name is not None:
+        if output_name not in names:
+            raise ModelError(f"ONNX graph has no output {output_name!r} (it has {', '.join(names)})")
+        rank = next(len(shape) for name, _, shape in outputs if name == output_name)
+        return output_name, rank == 3
+    floats = [(name, len(shape)) for name, kind, shape in outputs if kind in ("tensor(float)", "tensor(float16)")]
+    pooled = [name for name, rank in floats if rank == 2 and name != "pooler_output"]
+    if len(pooled) == 1:
+        return pooled[0], False
+    tokens = [name for name, rank in floats if rank == 3 and name in _TOKEN_OUTPUTS]
+    if len(pooled) == 0 and tokens:
+        return tokens[0], True
+    raise ModelError(f"cannot tell which ONNX output is the embedding among {', '.join(names)}; pass output_name")
+
+
+class OnnxEncoder:
+    """Encodes with onnxruntime; returns float32 vectors before normalization."""
+
+    def __init__(
+        self,
+        model_dir: str | Path,
+        *,
+        settings: EncodeSettings | None = None,
+        onnx_file: str | Path | None = None,
+        output_name: str | None = None,
+        pooling: str = "mean",
+        prompts: dict[str, str] | None = None,
+        name: str | None = None,
+        revision: str | None = None,
+        fingerprint: str | None = None,
+        source: str = "",
+        license: str | None = None,
+    ) -> None:
+        import onnxruntime as ort
+        from transformers import AutoTokenizer
+
+        folder = Path(model_dir).expanduser()
+        if not folder.is_dir():
+            raise ModelError(f"ONNX model folder {str(folder)!r} does not exist")
+        self._settings = settings = settings or EncodeSettings()
+        self._pooling, self._prompts = check_pooling(pooling), dict(prompts or {})
+        path = folder / onnx_file if onnx_file is not None else find_onnx_file(folder)
+        providers = ["CPUExecutionProvider"]
+        if settings.device.startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
+            device_id = int(settings.device.partition(":")[2] or 0)
+            providers.insert(0, ("CUDAExecutionProvider", {"device_id": device_id}))
+        try:
+            self.session = ort.InferenceSession(str(path), providers=providers)
+            self.tokenizer = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=settings.trust_remote_code)
+        except Exception as exc:  # noqa: BLE001 - any loading failure becomes one line
+            raise ModelError(f"cannot load ONNX model {str(path)!r}: {one_line(exc)}") from exc
+        if self.tokenizer.pad_token_id is None:
+            if self.tokenizer.eos_token is None:
+                raise ModelError(f"{folder}: the tokenizer has neither a pad nor an eos token")
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self._inputs = {i.name: i.type for i in self.session.get_inputs()}
+        unknown = sorted(set(self._inputs) - _FEEDABLE)
+        if unknown or "input_ids" not in self._inputs:
+            raise ModelError(f"{path}: cannot feed ONNX inputs {', '.join(unknown) or 'without input_ids'}")
+        outputs = [(o.name, o.type, list(o.shape or [])) for o in self.session.get_outputs()]
+        self._output, self._token_level = choose_output(outputs, output_name)
+        shape = next(shape for n, _, shape in outputs if n == self._output)
+        self.max_length = settings.max_length or model_max_length(self.tokenizer, folder)
+        if revision is None:
+            revision = f"sha:{folder_fingerprint(folder)}"
+        if fingerprint is None:
+            where = path.relative_to(folder) if path.is_relative_to(folder) else path.name
+            fingerprint = f"{revision}:onnx:{where}:{self._output}"
+        self.meta = EncoderMeta(
+            name=name or str(folder),
+            revision=revision,
+            fingerprint=fingerprint,
+            dim=shape[-1] if shape and isinstance(shape[-1], int) else None,
+            max_tokens=self.max_length,
+            pooling=pooling if self._token_level else f"graph:{self._output}",
+            prompts=self._prompts,
+            source=source or f"local:{path}",
+            license=license,
+        )
+
+    def _tokenize(self, texts: Sequence[str], role: str, truncate: bool = True) -> dict[str, list[list[int]]]:
+        prompt = self._prompts.get(role, "")
+        limit = self.max_length if truncate else None
+        enc = self.tokenizer([prompt + t for t in texts], truncation=limit is not None, max_length=limit)
+        return {k: list(enc[k]) for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc}
+
+    def _feed(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        mask = batch["attention_mask"]
+        batch.setdefault("token_type_ids", np.zeros_like(mask))
+        batch["position_ids"] = np.clip(np.cumsum(mask, axis=1) - 1, 0, None)
+        return {k: batch[k].astype(np.int32 if t == "tensor(int32)" else np.int64) for k, t in self._inputs.items()}
+
+    def _encode(self, texts: Sequence[str], role: str) -> np.ndarray:
+        import torch
+
+        if not texts:
+            return np.zeros((0, self.meta.dim or 0), dtype=np.float32)
+        enc = self._tokenize(texts, role)
+        left = self.tokenizer.padding_side == "left"
+        out: np.ndarray | None = None
+        for rows in length_sorted_batches([len(ids) for ids in enc["input_ids"]], self._settings.batch_size):
+            batch = pad_batch(enc, rows, self.tokenizer.pad_token_id, left)
+            (result,) = self.session.run([self._output], self._feed(batch))
+            vecs = np.asarray(result, dtype=np.float32)
+            if self._token_level:
+                mask = torch.from_numpy(batch["attention_mask"])
+                vecs = pool(torch.from_numpy(vecs), mask, self._pooling).numpy()
+            if out is None:
+                out = np.empty((len(texts), vecs.shape[1]), dtype=np.float32)
+            out[rows] = vecs
+        return out  # type: ignore[return-value]
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, "query")
+
+    def encode_documents(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, "document")
+
+    def count_truncated(self, texts: Sequence[str], role: str) -> int:
+        """How many texts (with the role's prompt) are longer than the max length in tokens."""
+        if self.max_length is None:
+            return 0
+        return sum(len(ids) > self.max_length for ids in self._tokenize(texts, role, truncate=False)["input_ids"])
