@@ -1,0 +1,70 @@
+"""`embedbench report`: leaderboards, the quantization trade-off and figures, from results only.
+
+    build_report(results_dir, out_dir) -> list[Path]   every file written, index.md last
+
+Files: leaderboard.md / .csv / .html, reference.csv (numbers reported by the model authors),
+tradeoff.md / .csv, figures as PNG + SVG, and index.md listing them (and any figure skipped, why).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from embedbench.errors import EmbedbenchError
+from embedbench.report.figures import write_figures
+from embedbench.report.plotting import FigureData
+from embedbench.report.grid import Grid
+from embedbench.report.html import write_html
+from embedbench.report.leaderboard import build_leaderboard, write_leaderboard
+from embedbench.report.stats import bootstrap_ci
+from embedbench.report.tradeoff import pareto_front, write_tradeoff
+from embedbench.results import Result, read_results
+
+__all__ = ["build_report", "build_grid", "bootstrap_ci", "pareto_front", "FigureData", "Grid"]
+
+_DESCRIPTIONS = {
+    "leaderboard.md": "leaderboard (markdown), with the reported-by-authors table",
+    "leaderboard.csv": "leaderboard (CSV): scores, 95% CIs, dataset hashes, best flags",
+    "leaderboard.html": "interactive leaderboard: sort, filter, provenance per number",
+    "reference.csv": "numbers reported by the model authors (not measured here)",
+    "tradeoff.md": "quantization trade-off: score, delta vs own fp32, bytes and vectors per GiB",
+    "tradeoff.csv": "quantization trade-off (CSV)",
+}
+
+
+def build_grid(results: list[Result], results_dir: Path | None = None) -> Grid:
+    return Grid(results, results_dir)
+
+
+def build_report(results_dir: Path, out_dir: Path) -> list[Path]:
+    """Read every result under `results_dir` and write the reports into `out_dir`; returns the files."""
+    results_dir, out_dir = Path(results_dir), Path(out_dir)
+    results = read_results(results_dir)
+    if not results:
+        raise EmbedbenchError(f"no results under {results_dir}: run `embedbench eval` first")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    grid = Grid(results, results_dir)
+    lb = build_leaderboard(grid)
+    files = write_leaderboard(lb, out_dir)
+    files.append(write_html(lb, out_dir))
+    files += write_tradeoff(grid, out_dir)
+    figures = write_figures(grid, out_dir)
+    for fd in figures:
+        files += fd.files
+    files.append(write_index(out_dir, files, figures, len(results)))
+    return files
+
+
+def write_index(out_dir: Path, files: list[Path], figures: list[FigureData], n_results: int) -> Path:
+    lines = ["# embedbench report", "", f"Built from {n_results} result(s).", "", "## Tables", ""]
+    lines += [f"- [{p.name}]({p.name}): {_DESCRIPTIONS.get(p.name, '')}" for p in files if p.name in _DESCRIPTIONS]
+    lines += ["", "## Figures", ""]
+    for fd in figures:
+        if fd.skipped:
+            lines.append(f"- {fd.title}: skipped ({fd.skipped})")
+        else:
+            links = ", ".join(f"[{p.suffix[1:].upper()}]({p.name})" for p in fd.files)
+            lines.append(f"- {fd.title}: {links}" + (f" — {fd.note}" if fd.note else ""))
+    path = out_dir / "index.md"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

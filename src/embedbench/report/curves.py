@@ -1,0 +1,100 @@
+"""Line figures: Recall@k curves and MRL dimension curves (see figures.py for the conventions)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+
+from embedbench.report.grid import Grid
+from embedbench.report.plotting import (LINESTYLES, MARKERS, STYLE, FigureData, legend_outside, model_colors,
+                                        new_figure, precision_sorted, save, score_unit)
+from embedbench.report.tradeoff import TradeoffRow, common_tasks, comparable, tradeoff_rows
+
+RECALL_KS = (1, 3, 5, 10, 20, 100, 1000)
+
+
+def _full_dim_rows(grid: Grid) -> list[TradeoffRow]:
+    best: dict[tuple, TradeoffRow] = {}
+    for tr in tradeoff_rows(grid):
+        key = (tr.row.key, tr.row.precision)
+        if key not in best or tr.row.dim > best[key].row.dim:
+            best[key] = tr
+    return list(best.values())
+
+
+def _plot_lines(ax, lines: dict[tuple[str, str], tuple[list, list]]) -> None:
+    colors = model_colors([m for m, _ in lines])
+    for model in sorted(colors):
+        for prec in precision_sorted({p for m, p in lines if m == model}):
+            xs, ys = lines[(model, prec)]
+            ax.plot(xs, ys, color=colors[model], marker=MARKERS.get(prec, "X"), linestyle=LINESTYLES.get(prec, "-."),
+                    label=f"{model} · {prec}")
+
+
+def recall_curves(grid: Grid, out_dir: Path) -> FigureData:
+    fd = FigureData("recall_curves", "Recall@k (mean over common tasks, each model's full dimension)")
+    candidates = _full_dim_rows(grid)
+    rows, tasks = comparable(candidates)
+    ks = [k for k in RECALL_KS if tasks and all(f"recall_at_{k}" in tr.row.cells[t].metrics for tr in rows for t in tasks)]
+    if not rows or len(ks) < 2:
+        fd.skipped = "needs recall_at_k for at least two k on a common set of tasks"
+        return fd
+    lines = {(tr.row.model_label, tr.row.precision):
+             [float(np.mean([tr.row.cells[t].metrics[f"recall_at_{k}"] for t in tasks])) for k in ks] for tr in rows}
+    fd.data = {"k": ks, "lines": {f"{m} · {p}": ys for (m, p), ys in lines.items()},
+               "tasks": [grid.task_label(t) for t in tasks],
+               "left_out": sorted(f"{tr.row.model_label} · {tr.row.precision}" for tr in candidates
+                                  if all(tr is not r for r in rows))}
+    if fd.data["left_out"]:
+        fd.note = f"left out (not evaluated on all of {', '.join(fd.data['tasks'])}): {'; '.join(fd.data['left_out'])}"
+    with matplotlib.rc_context(STYLE):
+        fig = new_figure(10, 6)
+        ax = fig.add_subplot()
+        _plot_lines(ax, {key: (ks, ys) for key, ys in lines.items()})
+        ax.set_xscale("log")
+        ax.set_xticks(ks, [str(k) for k in ks])
+        ax.minorticks_off()
+        ax.set_xlabel("k (documents retrieved, log scale)")
+        ax.set_ylabel(f"Recall@k, mean over {len(tasks)} task(s) (0-1)")
+        ax.set_title(fd.title)
+        ax.grid(True, alpha=0.3)
+        legend_outside(ax)
+        fd.files = save(fig, out_dir, fd.name)
+    return fd
+
+
+def mrl_curves(grid: Grid, out_dir: Path) -> FigureData:
+    fd = FigureData("mrl_curves", "Main score vs embedding dimension (MRL truncation)")
+    groups: dict[tuple, list[TradeoffRow]] = defaultdict(list)
+    for tr in tradeoff_rows(grid):
+        if tr.row.dim > 0:
+            groups[(tr.row.model_label, tr.row.precision)].append(tr)
+    lines = {}
+    for key, trs in sorted(groups.items()):
+        tasks = common_tasks(trs)
+        if len(trs) >= 2 and tasks:
+            trs = sorted(trs, key=lambda t: t.row.dim)
+            lines[key] = {"dims": [t.row.dim for t in trs], "scores": [t.mean_over(tasks) for t in trs],
+                          "tasks": [grid.task_label(t) for t in tasks]}
+    if not lines:
+        fd.skipped = "needs a model x precision evaluated at two or more dimensions"
+        return fd
+    fd.data = {"lines": {f"{m} · {p}": line for (m, p), line in lines.items()}}
+    with matplotlib.rc_context(STYLE):
+        fig = new_figure(10, 6)
+        ax = fig.add_subplot()
+        _plot_lines(ax, {key: (line["dims"], line["scores"]) for key, line in lines.items()})
+        dims = sorted({d for line in lines.values() for d in line["dims"]})
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(dims, [str(d) for d in dims])
+        ax.minorticks_off()
+        ax.set_xlabel("embedding dimension (log scale)")
+        ax.set_ylabel(f"mean main score ({score_unit(grid)})")
+        ax.set_title(fd.title)
+        ax.grid(True, alpha=0.3)
+        legend_outside(ax)
+        fd.files = save(fig, out_dir, fd.name)
+    return fd

@@ -1,0 +1,137 @@
+"""Report figures (PNG + SVG on matplotlib's Agg canvas). Every function returns a FigureData with
+exactly the numbers it plotted, so tests can compare them with the results; `skipped` says why a
+figure was not drawn when the results lack the data for it."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+from matplotlib.ticker import FuncFormatter
+
+from embedbench.report.curves import mrl_curves, recall_curves
+from embedbench.report.grid import Grid
+from embedbench.report.plotting import (MARKERS, STYLE, FigureData, legend_outside, model_colors, new_figure,
+                                        precision_sorted, save, score_unit)
+from embedbench.report.tradeoff import comparable, pareto_front, tradeoff_rows
+
+__all__ = ["FigureData", "quality_vs_bytes", "task_heatmap", "precision_deltas", "recall_curves", "mrl_curves",
+           "write_figures"]
+
+
+def quality_vs_bytes(grid: Grid, out_dir: Path) -> FigureData:
+    fd = FigureData("quality_vs_bytes", "Quality vs bytes per vector (Pareto frontier marked)")
+    candidates = [tr for tr in tradeoff_rows(grid) if tr.row.bytes_per_vector > 0]
+    rows, tasks = comparable(candidates)
+    if len(rows) < 2 or not tasks:
+        fd.skipped = "needs at least two vector results (bytes per vector > 0) on a common set of tasks"
+        return fd
+    points = [{"label": tr.row.label, "model": tr.row.model_label, "precision": tr.row.precision,
+               "dim": tr.row.dim, "bytes": tr.row.bytes_per_vector, "score": tr.mean_over(tasks)} for tr in rows]
+    front = pareto_front([(p["bytes"], p["score"]) for p in points])
+    fd.data = {"points": points, "front": front, "tasks": [grid.task_label(t) for t in tasks],
+               "left_out": sorted(tr.row.label for tr in candidates if all(tr is not r for r in rows))}
+    if fd.data["left_out"]:
+        fd.note = f"left out (not evaluated on all of {', '.join(fd.data['tasks'])}): {'; '.join(fd.data['left_out'])}"
+    with matplotlib.rc_context(STYLE):
+        fig = new_figure(10, 6)
+        ax = fig.add_subplot()
+        colors = model_colors([p["model"] for p in points])
+        for model in sorted(colors):
+            for prec in precision_sorted({p["precision"] for p in points if p["model"] == model}):
+                mine = [p for p in points if p["model"] == model and p["precision"] == prec]
+                ax.scatter([p["bytes"] for p in mine], [p["score"] for p in mine], color=colors[model], s=55,
+                           marker=MARKERS.get(prec, "X"), zorder=3, label=f"{model} · {prec}")
+        fp = sorted((points[i] for i in front), key=lambda p: p["bytes"])
+        ax.step([p["bytes"] for p in fp], [p["score"] for p in fp], where="post", color="black", lw=1.5,
+                zorder=2, label="Pareto frontier")
+        ax.scatter([p["bytes"] for p in fp], [p["score"] for p in fp], s=180, facecolors="none",
+                   edgecolors="black", linewidths=1.8, zorder=4)
+        for i, p in enumerate(fp):
+            last = i == len(fp) - 1 and len(fp) > 1
+            ax.annotate(p["label"], (p["bytes"], p["score"]), textcoords="offset points", fontsize=10,
+                        xytext=(-9, -16) if last else (8, -16), ha="right" if last else "left",
+                        bbox={"boxstyle": "round,pad=0.15", "fc": "white", "alpha": 0.8, "lw": 0})
+        ax.set_xscale("log", base=2)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.set_xlabel("bytes per vector (log scale)")
+        ax.set_ylabel(f"mean main score over {len(tasks)} task(s) ({score_unit(grid)})")
+        ax.set_title(fd.title)
+        ax.grid(True, which="both", alpha=0.3)
+        legend_outside(ax)
+        fd.files = save(fig, out_dir, fd.name)
+    return fd
+
+
+def task_heatmap(grid: Grid, out_dir: Path) -> FigureData:
+    fd = FigureData("task_heatmap", "Main score per task")
+    if not grid.rows or not grid.tasks:
+        fd.skipped = "no results"
+        return fd
+    values = [[row.score(t) if t in row.cells else math.nan for t in grid.tasks] for row in grid.rows]
+    fd.data = {"rows": [r.label for r in grid.rows], "columns": [grid.task_label(t) for t in grid.tasks],
+               "values": values}
+    arr = np.array(values, dtype=float)
+    with matplotlib.rc_context(STYLE):
+        fig = new_figure(3.5 + 1.3 * len(grid.tasks), 1.6 + 0.45 * len(grid.rows))
+        ax = fig.add_subplot()
+        cmap = matplotlib.colormaps["viridis"].with_extremes(bad="#e8e8e8")
+        image = ax.imshow(np.ma.masked_invalid(arr), cmap=cmap, aspect="auto")
+        finite = arr[np.isfinite(arr)]
+        mid = (finite.min() + finite.max()) / 2 if finite.size else 0.5
+        for i, j in np.ndindex(arr.shape):
+            missing = math.isnan(arr[i, j])
+            ax.text(j, i, "n/a" if missing else f"{arr[i, j]:.3f}", ha="center", va="center", fontsize=10,
+                    color="#555555" if missing else ("white" if arr[i, j] < mid else "black"))
+        ax.set_xticks(range(len(grid.tasks)), fd.data["columns"], rotation=30, ha="right")
+        ax.set_yticks(range(len(grid.rows)), fd.data["rows"])
+        ax.set_xlabel("task")
+        ax.set_ylabel("model · precision · dim")
+        ax.set_title(fd.title)
+        fig.colorbar(image, ax=ax, label=f"main score ({score_unit(grid)})")
+        fd.files = save(fig, out_dir, fd.name)
+    return fd
+
+
+def precision_deltas(grid: Grid, out_dir: Path) -> FigureData:
+    fd = FigureData("precision_deltas", "Mean score change vs the model's own fp32 (full dimension)")
+    deltas: dict[str, dict[str, float]] = defaultdict(dict)
+    for tr in tradeoff_rows(grid):
+        ref = tr.reference
+        if ref is None or tr.row.precision == "fp32" or tr.row.dim != ref.dim or tr.mean_delta is None:
+            continue
+        deltas[tr.row.model_label][tr.row.precision] = tr.mean_delta
+    if not deltas:
+        fd.skipped = "needs a model with fp32 and another precision at the same (full) dimension"
+        return fd
+    models = sorted(deltas)
+    precisions = precision_sorted({p for d in deltas.values() for p in d})
+    fd.data = {"models": models, "precisions": precisions, "deltas": {m: dict(deltas[m]) for m in models}}
+    with matplotlib.rc_context(STYLE):
+        fig = new_figure(max(7.0, 1.2 * len(models) * len(precisions) + 3), 5.5)
+        ax = fig.add_subplot()
+        width = 0.8 / len(precisions)
+        for j, prec in enumerate(precisions):
+            xs = [i + (j - (len(precisions) - 1) / 2) * width for i in range(len(models))]
+            bars = ax.bar(xs, [deltas[m].get(prec, math.nan) for m in models], width=width, label=prec)
+            ax.bar_label(bars, fmt="%+.3f", fontsize=10, padding=2)
+        ax.axhline(0, color="black", lw=1)
+        ax.set_xticks(range(len(models)), models, rotation=20, ha="right")
+        ax.set_xlabel("model")
+        ax.set_ylabel(f"Δ mean main score vs fp32 ({score_unit(grid)})")
+        ax.set_title(fd.title)
+        ax.margins(y=0.12)
+        legend_outside(ax, title="precision")
+        ax.grid(True, axis="y", alpha=0.3)
+        fd.files = save(fig, out_dir, fd.name)
+    return fd
+
+
+FIGURES = (quality_vs_bytes, task_heatmap, precision_deltas, recall_curves, mrl_curves)
+
+
+def write_figures(grid: Grid, out_dir: Path) -> list[FigureData]:
+    return [make(grid, out_dir) for make in FIGURES]

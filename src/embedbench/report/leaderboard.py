@@ -1,0 +1,197 @@
+"""The leaderboard: one row per model x revision x variant x precision x dim; columns are suite
+averages (over tasks, and over task types where a suite has several) and per-task main scores with
+a 95% bootstrap CI over queries. Published reference numbers live in their own table."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from embedbench.report import fmt
+from embedbench.report.grid import Grid, Row, TaskKey
+from embedbench.report.reference import COLUMNS as REF_COLUMNS
+from embedbench.report.reference import NOTES, REPORTED, SOURCE, reference_records
+from embedbench.results import Result
+
+_TIE = 1e-12
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str    # CSV column name, unique
+    label: str  # header text
+    suite: str
+    kind: str   # "mean" | "type_mean" | "task"
+    task: TaskKey | None = None
+
+
+@dataclass
+class Cell:
+    value: float | None
+    ci: tuple[float, float] | None = None
+    best: bool = False
+    note: str = ""  # why a blank average is blank
+    other_data: bool = False  # a task score on another dataset than the column's main one (never "best")
+    results: list[Result] = field(default_factory=list)
+
+
+@dataclass
+class LeaderRow:
+    row: Row
+    cells: dict[str, Cell]
+
+
+@dataclass
+class Leaderboard:
+    grid: Grid
+    columns: list[Column]
+    rows: list[LeaderRow]
+
+    def footnotes(self) -> list[str]:
+        notes: list[str] = []
+        for lr in self.rows:
+            for col in self.columns:
+                note = lr.cells[col.key].note
+                if note and note not in notes:
+                    notes.append(note)
+            for flag in lr.row.flags:
+                if flag not in notes:
+                    notes.append(flag)
+        return notes
+
+
+def columns_for(grid: Grid) -> list[Column]:
+    cols = []
+    for name, info in grid.suites.items():
+        cols.append(Column(f"{name}:mean", f"{name} mean", name, "mean"))
+        if len(info.type_names) > 1:
+            cols.append(Column(f"{name}:mean_by_type", f"{name} mean over types", name, "type_mean"))
+    for task in grid.tasks:
+        label = grid.task_label(task)
+        cols.append(Column(label if label not in {c.key for c in cols} else f"{task.suite}/{label}",
+                           label, task.suite, "task", task))
+    return cols
+
+
+def build_leaderboard(grid: Grid) -> Leaderboard:
+    columns = columns_for(grid)
+    rows = []
+    for row in grid.rows:
+        cells = {}
+        for col in columns:
+            if col.kind == "task":
+                result = row.cells.get(col.task)
+                cells[col.key] = (Cell(result.main_score, grid.ci(result), results=[result]) if result
+                                  else Cell(None))
+            else:
+                value, why = grid.suite_mean(row, col.suite, by_type=col.kind == "type_mean")
+                in_suite = [r for t, r in sorted(row.cells.items()) if t.suite == col.suite]
+                note = (f"{col.label} is blank where a row lacks one of the suite's "
+                        f"{len(grid.suites[col.suite].tasks)} tasks ({row.label}: {why})") if in_suite and why else ""
+                cells[col.key] = Cell(value, note=note, results=in_suite if value is not None else [])
+        rows.append(LeaderRow(row, cells))
+    _mark_best(columns, rows)
+    return Leaderboard(grid, columns, rows)
+
+
+def _mark_best(columns: list[Column], rows: list[LeaderRow]) -> None:
+    """Best per column among measured rows. In a task column only results on the column's main
+    dataset (the hash most results used; ties: the newest) compete."""
+    for col in columns:
+        cells = [lr.cells[col.key] for lr in rows if lr.cells[col.key].value is not None]
+        if col.kind == "task" and cells:
+            count: dict[str, list] = defaultdict(lambda: [0, ""])
+            for c in cells:
+                p = c.results[0].provenance
+                count[p.dataset_hash][0] += 1
+                count[p.dataset_hash][1] = max(count[p.dataset_hash][1], p.created_at)
+            main = max(count, key=lambda h: (count[h][0], count[h][1], h))
+            for c in cells:
+                c.other_data = c.results[0].provenance.dataset_hash != main
+            cells = [c for c in cells if not c.other_data]
+        top = max((c.value for c in cells), default=None)
+        for c in cells:
+            c.best = c.value >= top - _TIE
+
+
+def leaderboard_frame(lb: Leaderboard) -> pd.DataFrame:
+    records = []
+    for lr in lb.rows:
+        row = lr.row
+        rec: dict[str, object] = {
+            "model": row.key.model, "revision": row.key.revision, "variant": row.key.variant,
+            "precision": row.precision, "quantization": row.quantization, "dim": row.dim,
+            "bytes_per_vector": row.bytes_per_vector, "pages_per_gb": row.pages_per_gb,
+            "data_flag": "; ".join(row.flags),
+        }
+        for col in lb.columns:
+            cell = lr.cells[col.key]
+            rec[col.key] = cell.value
+            if col.kind == "task":
+                rec[f"{col.key}:ci_low"] = cell.ci[0] if cell.ci else None
+                rec[f"{col.key}:ci_high"] = cell.ci[1] if cell.ci else None
+                rec[f"{col.key}:dataset_hash"] = cell.results[0].provenance.dataset_hash if cell.results else None
+            rec[f"{col.key}:best"] = cell.best
+            if col.kind == "task":
+                rec[f"{col.key}:other_data"] = cell.other_data
+        records.append(rec)
+    return pd.DataFrame(records)
+
+
+def leaderboard_markdown(lb: Leaderboard) -> str:
+    notes = lb.footnotes()
+    header = ["model", "revision", "precision", "dim", "bytes/vector", *[c.label for c in lb.columns]]
+    body = []
+    for lr in lb.rows:
+        row = lr.row
+        marks = ", ".join(str(notes.index(f) + 1) for f in dict.fromkeys(row.flags))
+        label = fmt.md_cell(row.model_label) + (f" ⚠ [{marks}]" if marks else "")
+        cells = []
+        for col in lb.columns:
+            cell = lr.cells[col.key]
+            text = fmt.score(cell.value)
+            if cell.best:
+                text = f"**{text}**"
+            if cell.other_data:
+                text += " †"
+            if cell.note:
+                text = f"n/a [{notes.index(cell.note) + 1}]"
+            cells.append(text)
+        body.append([label, fmt.md_cell(row.key.revision[:12]), fmt.md_cell(row.precision),
+                     fmt.vector_size(row.dim), fmt.vector_size(row.bytes_per_vector), *cells])
+    out = ["# Leaderboard", "",
+           "Measured by embedbench. Main score per task (0-1; the metric each suite names, e.g. nDCG@10); "
+           "suite means are over the suite's tasks and only for rows that have all of them. **Bold** = best in "
+           "its column among measured rows (task columns: among results on the dataset most results used). Different "
+           "revisions and different datasets are never averaged together. 95% bootstrap CIs over queries are "
+           "in leaderboard.csv and leaderboard.html.", "",
+           fmt.md_table(header, body, ["---"] * 4 + ["---:"] * (len(header) - 4)), ""]
+    if any(c.other_data for lr in lb.rows for c in lr.cells.values()):
+        out += ["† evaluated on a different dataset (dataset hash) than most results in its column; not ranked.", ""]
+    if notes:
+        out += ["Notes:", ""] + [f"{i}. {fmt.md_cell(n)}" for i, n in enumerate(notes, 1)] + [""]
+    out += [reference_markdown()]
+    return "\n".join(out)
+
+
+def reference_markdown() -> str:
+    header = ["benchmark", "metric", "model", "precision", "value (%)", "note"]
+    body = [[fmt.md_cell(r.benchmark), r.metric, fmt.md_cell(r.model), r.precision, f"{r.value:.2f}",
+             fmt.md_cell(r.note)] for r in REPORTED]
+    return "\n".join(["## Reported by authors (not measured here)", "",
+                      "Company-reported numbers, shown for reference only: not comparable row-for-row with the "
+                      "measured table (different corpora and settings), never averaged, never marked best.", "",
+                      fmt.md_table(header, body, ["---"] * 4 + ["---:", "---"]), "",
+                      *[f"- {n}" for n in NOTES], f"- Source: {SOURCE}", ""])
+
+
+def write_leaderboard(lb: Leaderboard, out_dir: Path) -> list[Path]:
+    md, csv, ref = out_dir / "leaderboard.md", out_dir / "leaderboard.csv", out_dir / "reference.csv"
+    md.write_text(leaderboard_markdown(lb), encoding="utf-8")
+    leaderboard_frame(lb).to_csv(csv, index=False)
+    pd.DataFrame(reference_records(), columns=REF_COLUMNS).assign(reported_by="authors", source=SOURCE).to_csv(
+        ref, index=False)
+    return [md, csv, ref]

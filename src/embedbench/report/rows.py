@@ -1,0 +1,134 @@
+"""Report rows: one per model x revision x variant x precision x dim (x data version), one cell
+per task, each cell one Result. See grid.py for the rules this arrangement enforces."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from embedbench.results import Result
+
+PRECISION_ORDER = {"fp32": 0, "fp16": 1, "binary+fp32": 2, "binary+int8": 3, "int8": 4, "int8:posthoc": 5,
+                   "binary": 6, "binary:posthoc": 7}
+
+
+@dataclass(frozen=True, order=True)
+class TaskKey:
+    suite: str
+    task: str
+    split: str
+    language: str
+
+
+@dataclass(frozen=True, order=True)
+class ModelKey:
+    model: str
+    revision: str
+    variant: str
+    data_tag: int = 0  # 0: the newest data for every task; n > 0: the n-th older dataset of a conflicting task
+
+
+@dataclass
+class Row:
+    key: ModelKey
+    precision: str
+    dim: int
+    cells: dict[TaskKey, Result] = field(default_factory=dict)
+    flags: list[str] = field(default_factory=list)
+    model_label: str = ""  # model, with revision / variant / data tag where they tell rows apart
+    label: str = ""        # model_label · precision · dim
+
+    @property
+    def first(self) -> Result:
+        return next(iter(self.cells.values()))
+
+    @property
+    def quantization(self) -> str:
+        return self.first.quantization
+
+    @property
+    def bytes_per_vector(self) -> int:
+        return self.first.bytes_per_vector
+
+    @property
+    def pages_per_gb(self) -> int | None:
+        return pages_per_gb(self.first)
+
+    def score(self, task: TaskKey) -> float | None:
+        result = self.cells.get(task)
+        return result.main_score if result is not None else None
+
+
+def pages_per_gb(result: Result) -> int | None:
+    """Vectors per GiB: the result's own `pages_per_gb` where it records one, else 2**30 // bytes."""
+    own = getattr(result, "pages_per_gb", None)
+    if own is not None:
+        return int(own)
+    return 2**30 // result.bytes_per_vector if result.bytes_per_vector > 0 else None
+
+
+def task_key(result: Result) -> TaskKey:
+    return TaskKey(result.suite, result.task, result.split, result.language)
+
+
+def _newest(a: Result, b: Result) -> Result:
+    return a if a.provenance.created_at >= b.provenance.created_at else b
+
+
+def build_rows(results: Sequence[Result]) -> list[Row]:
+    # Same model/precision/dim/task on different data (possible when results come from several
+    # folders): rank the dataset hashes newest first; rank n > 0 goes to a separate "older data" row.
+    hashes: dict[tuple, dict[str, str]] = defaultdict(dict)
+    for r in results:
+        k = _cell_key(r)
+        h = r.provenance.dataset_hash
+        hashes[k][h] = max(hashes[k].get(h, ""), r.provenance.created_at)
+    rank = {k: {h: i for i, h in enumerate(sorted(v, key=lambda h: (v[h], h), reverse=True))} for k, v in hashes.items()}
+    rows: dict[tuple, Row] = {}
+    for r in results:
+        tk, ck = task_key(r), _cell_key(r)
+        key = ModelKey(r.model, r.revision, r.variant_label(), rank[ck][r.provenance.dataset_hash])
+        row = rows.setdefault((key, r.precision, r.dim), Row(key, r.precision, r.dim))
+        row.cells[tk] = _newest(row.cells[tk], r) if tk in row.cells else r
+    revisions = defaultdict(set)
+    for key, _, _ in rows:
+        revisions[key.model].add(key.revision)
+    for (key, _, _), row in rows.items():
+        multi = len(revisions[key.model]) > 1
+        row.model_label = model_label(key, multi_revision=multi)
+        row.label = f"{row.model_label} · {row.precision} · {row.dim}d"
+    # Flags: a task evaluated on different data within one model (same text on every row it touches).
+    uses: dict[tuple, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for (key, prec, dim), row in sorted(rows.items(), key=lambda kv: _row_order(kv[1])):
+        for tk, r in row.cells.items():
+            uses[(key.model, key.revision, key.variant, tk)][r.provenance.dataset_hash[:12]].append(f"{prec} {dim}d")
+    for (key, _, _), row in rows.items():
+        base = model_label(ModelKey(key.model, key.revision, key.variant), len(revisions[key.model]) > 1)
+        for tk in row.cells:
+            used = uses[(key.model, key.revision, key.variant, tk)]
+            if len(used) > 1:
+                where = "; ".join(f"dataset {h}: {', '.join(v)}" for h, v in sorted(used.items()))
+                row.flags.append(f"{base}: {tk.suite}/{tk.task} was evaluated on different data ({where}); "
+                                 "results on different data are never compared, averaged into one cell or "
+                                 "subtracted")
+    return sorted(rows.values(), key=_row_order)
+
+
+def _cell_key(r: Result) -> tuple:
+    return (r.model, r.revision, r.variant_label(), r.precision, r.dim, task_key(r))
+
+
+def model_label(key: ModelKey, multi_revision: bool = True) -> str:
+    label = key.model
+    if multi_revision:
+        label += f"@{key.revision[:10]}"
+    if key.variant:
+        label += f" [{key.variant}]"
+    if key.data_tag:
+        label += f" (older data #{key.data_tag})"
+    return label
+
+
+def _row_order(row: Row) -> tuple:
+    return (row.key, PRECISION_ORDER.get(row.precision, 99), row.precision, -row.dim)

@@ -1,0 +1,173 @@
+"""The quantization trade-off: quality against bytes per vector, for every model x precision x dim.
+
+Each row's delta is against the same model's own fp32 result at its full (largest evaluated)
+dimension, task by task, only on tasks both have evaluated on the same data.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from embedbench.report import fmt
+from embedbench.report.grid import Grid, ModelKey, Row, TaskKey
+
+
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
+    """Indices (ascending) of the non-dominated (bytes, score) points: those with no other point that
+    has bytes <= and score >= and is strictly better in one. Equal points do not dominate each other;
+    points with a NaN coordinate are never on the front."""
+    if not points:
+        return []
+    arr = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    b, s = arr[:, 0], arr[:, 1]
+    ok = ~(np.isnan(b) | np.isnan(s))
+    front = []
+    for i in np.flatnonzero(ok):
+        dominated = ok & (b <= b[i]) & (s >= s[i]) & ((b < b[i]) | (s > s[i]))
+        if not dominated.any():
+            front.append(int(i))
+    return front
+
+
+@dataclass
+class TradeoffRow:
+    row: Row
+    reference: Row | None  # the same model's fp32 row at full dim
+    scores: dict[TaskKey, float]
+    deltas: dict[TaskKey, float] = field(default_factory=dict)
+
+    @property
+    def mean(self) -> float | None:
+        return _mean(list(self.scores.values()))
+
+    @property
+    def mean_delta(self) -> float | None:
+        return _mean(list(self.deltas.values()))
+
+    def task_data(self) -> frozenset[tuple[TaskKey, str]]:
+        return frozenset((t, r.provenance.dataset_hash) for t, r in self.row.cells.items())
+
+    def mean_over(self, tasks: Sequence[TaskKey]) -> float | None:
+        if not tasks or any(t not in self.scores for t in tasks):
+            return None
+        return _mean([self.scores[t] for t in tasks])
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def fp32_references(grid: Grid, key: ModelKey) -> list[Row]:
+    """The same model's (name, revision, variant) fp32 rows at its largest evaluated dim, newest data first."""
+    return _references(grid).get((key.model, key.revision, key.variant), [])
+
+
+def _references(grid: Grid) -> dict[tuple, list[Row]]:
+    by_model: dict[tuple, list[Row]] = {}
+    for r in grid.rows:
+        if r.precision == "fp32":
+            by_model.setdefault((r.key.model, r.key.revision, r.key.variant), []).append(r)
+    out = {}
+    for model, rows in by_model.items():
+        top = max(r.dim for r in rows)
+        out[model] = sorted((r for r in rows if r.dim == top), key=lambda r: r.key.data_tag)
+    return out
+
+
+def tradeoff_rows(grid: Grid) -> list[TradeoffRow]:
+    out = []
+    references = _references(grid)
+    for row in grid.rows:
+        refs = references.get((row.key.model, row.key.revision, row.key.variant), [])
+        tr = TradeoffRow(row, refs[0] if refs else None, {t: r.main_score for t, r in row.cells.items()})
+        for t, r in row.cells.items():
+            same_data = [ref.cells[t] for ref in refs if t in ref.cells
+                         and ref.cells[t].provenance.dataset_hash == r.provenance.dataset_hash]
+            if same_data:
+                tr.deltas[t] = r.main_score - same_data[0].main_score
+        out.append(tr)
+    return out
+
+
+def common_tasks(rows: Sequence[TradeoffRow]) -> list[TaskKey]:
+    """Tasks every row has, on the same data (dataset hash)."""
+    if not rows:
+        return []
+    common = rows[0].task_data()
+    for r in rows[1:]:
+        common &= r.task_data()
+    return sorted({t for t, _ in common})
+
+
+def comparable(rows: Sequence[TradeoffRow]) -> tuple[list[TradeoffRow], list[TaskKey]]:
+    """The rows and task set for a figure comparing rows on one mean: among the rows' task sets and
+    their pairwise intersections, the one that uses the most (row, task) scores; rows lacking it are
+    left out (and the figure says so)."""
+    sets = {r.task_data() for r in rows}
+    candidates = sets | {a & b for a in sets for b in sets if a & b}
+    if not candidates:
+        return [], []
+    def used(s: frozenset) -> tuple:
+        return (sum(s <= r.task_data() for r in rows) * len(s), len(s), sorted(map(str, s)))
+    best = max(candidates, key=used)
+    return [r for r in rows if best <= r.task_data()], sorted({t for t, _ in best})
+
+
+def tradeoff_frame(grid: Grid) -> pd.DataFrame:
+    records = []
+    for tr in tradeoff_rows(grid):
+        row = tr.row
+        rec: dict[str, object] = {
+            "model": row.key.model, "revision": row.key.revision, "variant": row.key.variant,
+            "precision": row.precision, "quantization": row.quantization, "dim": row.dim,
+            "bytes_per_vector": row.bytes_per_vector, "pages_per_gb": row.pages_per_gb,
+            "mean_main_score": tr.mean, "n_tasks": len(tr.scores),
+            "reference": f"fp32 {tr.reference.dim}d" if tr.reference else "",
+            "mean_delta_vs_fp32": tr.mean_delta, "n_tasks_compared": len(tr.deltas),
+        }
+        for t in grid.tasks:
+            label = grid.task_label(t)
+            rec[label] = tr.scores.get(t, math.nan)
+            rec[f"{label}:delta_vs_fp32"] = tr.deltas.get(t, math.nan)
+        records.append(rec)
+    return pd.DataFrame(records)
+
+
+def _delta_text(tr: TradeoffRow) -> str:
+    text = fmt.delta(tr.mean_delta)
+    if text and len(tr.deltas) < len(tr.scores):
+        text += f" ({len(tr.deltas)}/{len(tr.scores)} tasks)"
+    return text
+
+
+def write_tradeoff(grid: Grid, out_dir: Path) -> list[Path]:
+    rows = tradeoff_rows(grid)
+    frame = tradeoff_frame(grid)
+    csv_path = out_dir / "tradeoff.csv"
+    frame.to_csv(csv_path, index=False)
+    header = ["model", "precision", "dim", "bytes/vector", "vectors/GiB", "mean main score", "Δ vs own fp32",
+              *[grid.task_label(t) for t in grid.tasks]]
+    body = []
+    for tr in rows:
+        r = tr.row
+        body.append([fmt.md_cell(r.model_label), fmt.md_cell(r.precision), fmt.vector_size(r.dim),
+                     fmt.vector_size(r.bytes_per_vector),
+                     fmt.integer(r.pages_per_gb), fmt.score(tr.mean), _delta_text(tr),
+                     *[fmt.score(tr.scores.get(t)) for t in grid.tasks]])
+    text = ["# Quantization trade-off", "",
+            "Main score per task (0-1) and its mean over the tasks each row has; Δ is the mean, over the tasks both "
+            "have (same dataset hash), of score minus the same model's own fp32 score at its largest evaluated "
+            "dimension. vectors/GiB = floor(2^30 / bytes per vector).", "",
+            fmt.md_table(header, body, ["---", "---"] + ["---:"] * (len(header) - 2)), ""]
+    missing = sorted({tr.row.key.model for tr in rows if tr.reference is None})
+    if missing:
+        text += [f"No fp32 result to compare with for: {', '.join(fmt.md_cell(m) for m in missing)} (Δ left blank).", ""]
+    md_path = out_dir / "tradeoff.md"
+    md_path.write_text("\n".join(text), encoding="utf-8")
+    return [md_path, csv_path]
