@@ -1,0 +1,3 @@
+from embedbench.gate.cli import main
+
+raise SystemExit(main())

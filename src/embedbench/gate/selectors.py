@@ -1,0 +1,149 @@
+"""Selecting the results one side of a gate compares.
+
+A selector is either
+
+* ``results:DIR`` -- every result stored under DIR (optionally narrowed: ``results:DIR,precision=fp32``), or
+* comma-separated filters over ``--results-dir``: ``model=minilm-l6,precision=fp32,dim=384``.
+
+Filter keys are the keys of ``Result.record()`` (what ``embedbench results --format json`` prints,
+``dataset_hash`` included) plus ``variant.NAME`` for one variant setting (an empty value matches a
+result without that setting, e.g. ``variant.limit_queries=`` selects full runs). Values compare as
+strings. Filters on different keys must all hold; a key given twice accepts either value
+(``precision=int8,precision=binary``). Unknown keys and selectors that match nothing are errors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from embedbench.errors import EmbedbenchError
+from embedbench.results import PER_QUERY_SUFFIX, Result
+
+DIR_PREFIX = "results:"
+
+
+def record_keys() -> list[str]:
+    """The keys a filter may name (besides variant.NAME)."""
+    return [k for k in Result.model_fields if k != "provenance"] + ["dataset_hash"]
+
+
+@dataclass(frozen=True)
+class Selector:
+    text: str
+    directory: Path | None = None
+    filters: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def matches(self, result: Result) -> bool:
+        record = result.record()
+        for key, values in self.filters.items():
+            if key.startswith("variant."):
+                raw = result.variant.get(key.removeprefix("variant."))
+                value = "" if raw is None else str(raw)
+            else:
+                value = str(record[key])
+            if value not in values:
+                return False
+        return True
+
+
+@dataclass(frozen=True)
+class Selected:
+    """A result and the file it was read from (its per-query scores lie beside it)."""
+
+    result: Result
+    path: Path
+
+    @property
+    def per_query_path(self) -> Path:
+        return self.path.with_name(self.path.stem + PER_QUERY_SUFFIX)
+
+
+def parse_selector(text: str) -> Selector:
+    """Parse a selector string; bad syntax or unknown keys raise a one-line EmbedbenchError."""
+    text = text.strip()
+    if not text:
+        raise EmbedbenchError("empty selector: use results:DIR or filters like model=NAME,precision=fp32")
+    directory: Path | None = None
+    rest = text
+    if text.startswith(DIR_PREFIX):
+        body = text[len(DIR_PREFIX):].strip()
+        if Path(body).is_dir() or "," not in body:  # a folder whose name has commas still works
+            head, rest = body, ""
+        else:
+            head, rest = (part.strip() for part in body.split(",", 1))
+        if not head:
+            raise EmbedbenchError(f"selector {text!r}: results: needs a folder, e.g. results:results/baselines")
+        directory = Path(head)
+    filters: dict[str, list[str]] = {}
+    valid = record_keys()
+    for token in (t.strip() for t in rest.split(",")):
+        if not token:
+            if rest.strip():
+                raise EmbedbenchError(f"selector {text!r}: empty filter between commas")
+            continue
+        if "=" not in token:
+            raise EmbedbenchError(f"selector {text!r}: expected key=value, got {token!r}")
+        key, value = (part.strip() for part in token.split("=", 1))
+        if not (key in valid or (key.startswith("variant.") and len(key) > len("variant."))):
+            raise EmbedbenchError(
+                f"selector {text!r}: unknown key {key!r} (valid keys: {', '.join(valid)}, variant.NAME)"
+            )
+        filters.setdefault(key, []).append(value)
+    if directory is None and not filters:
+        raise EmbedbenchError(f"selector {text!r}: use results:DIR or filters like model=NAME,precision=fp32")
+    return Selector(text=text, directory=directory, filters={k: tuple(v) for k, v in filters.items()})
+
+
+def scan_results(root: Path) -> list[Selected]:
+    """Every result under `root` with its path (same rules and errors as results.read_results)."""
+    if not root.is_dir():
+        raise EmbedbenchError(f"results folder {root} does not exist")
+    found = []
+    for path in sorted(root.rglob("*.json")):
+        if path.name.endswith(PER_QUERY_SUFFIX) or path.name.startswith(".tmp-"):
+            continue
+        try:
+            found.append(Selected(Result.model_validate_json(path.read_text(encoding="utf-8")), path))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise EmbedbenchError(f"{path}: not an embedbench result ({where}: {first['msg']})") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise EmbedbenchError(f"{path}: cannot read result ({exc})") from None
+    return found
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def select(
+    selector: Selector, results_dir: Path, side: str, exclude: tuple[Path, ...] = ()
+) -> list[Selected]:
+    """The results `selector` picks for `side` ("baseline" / "candidate").
+
+    Filters without a folder search `results_dir`, leaving out folders in `exclude` (the other
+    side's ``results:DIR``, so ``results:results/baselines`` vs ``model=X`` over ``results/`` does not
+    see the baselines twice).
+    """
+    root = selector.directory if selector.directory is not None else results_dir
+    pool = scan_results(root)
+    if selector.directory is None:
+        pool = [s for s in pool if not any(_inside(s.path, folder) for folder in exclude)]
+    chosen = [s for s in pool if selector.matches(s.result)]
+    if not chosen:
+        if not pool:
+            raise EmbedbenchError(f"{side} selector {selector.text!r}: no results in {root}")
+        models = sorted({s.result.model for s in pool})
+        shown = ", ".join(models[:8]) + (f", ... ({len(models)} models)" if len(models) > 8 else "")
+        raise EmbedbenchError(
+            f"{side} selector {selector.text!r} matched none of the {len(pool)} results in {root} (models: {shown})"
+        )
+    return chosen

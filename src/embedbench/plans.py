@@ -1,0 +1,222 @@
+"""Eval plans (evals/*.yaml): which models, suites, precisions and dims to run, and the gate's thresholds.
+
+A plan is validated by pydantic models that forbid unknown keys; every error is one line naming
+the file and the key (or the file and line for malformed YAML). `plan_runs(plan)` expands a plan
+into `embedbench.evaluate(...)` keyword arguments, one per (model, suite).
+
+    name: quantization-tradeoff
+    models:                      # strings, or {name, dims} where a model needs its own MRL dims
+      - minilm-l6
+      - {name: pplx-embed-v1-0.6b, dims: [1024, 512, 256, 128]}
+    baselines: [bm25]            # optional: evaluated too, listed apart for reports and gates
+    suites: [default]
+    precisions: [fp32, int8, binary]
+    dims: [384, 128]             # optional: for models without their own dims (null: full size)
+    limit_queries: null          # optional: a seeded sample of N queries per task
+    gate: {max_task_drop: 0.01, max_suite_drop: 0.005, alpha: 0.05, min_queries: 30}
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from embedbench.errors import EmbedbenchError
+
+# The specs of the CLI contract (docs/ARCHITECTURE "Precisions"). A spec outside this list is
+# accepted only if embedbench.precision.parse_precisions (when present) accepts it.
+PRECISION_SPECS = ("fp32", "fp16", "int8", "binary", "int8:posthoc", "binary:posthoc", "binary+int8", "binary+fp32")
+
+
+def _check_precision(spec: str) -> str:
+    if spec in PRECISION_SPECS:
+        return spec
+    try:
+        from embedbench.precision import parse_precisions  # the runner's parser, if it knows more specs
+    except ImportError:
+        parse_precisions = None
+    if parse_precisions is not None:
+        try:
+            parse_precisions(spec)
+            return spec
+        except (EmbedbenchError, ValueError):
+            pass
+    raise ValueError(f"unknown precision {spec!r} (known: {', '.join(PRECISION_SPECS)})")
+
+
+def _check_dims(dims: list[int] | None) -> list[int] | None:
+    if dims is None:
+        return None
+    if not dims:
+        raise ValueError("dims must not be empty (use null for the model's full size)")
+    if any(d < 1 for d in dims):
+        raise ValueError("dims must be positive integers")
+    if len(set(dims)) != len(dims):
+        raise ValueError("dims must not repeat")
+    return dims
+
+
+def _split_csv(value: Any) -> Any:
+    """Allow `precisions: fp32,int8` as well as a YAML list."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class ModelRef(BaseModel):
+    """A model to evaluate: a preset or plugin name, or a local folder; optionally its own MRL dims."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+    dims: list[int] | None = Field(None, description="MRL dims for this model (overrides the plan's dims)")
+
+    @field_validator("dims")
+    @classmethod
+    def _dims(cls, value: list[int] | None) -> list[int] | None:
+        return _check_dims(value)
+
+
+class GateConfig(BaseModel):
+    """Thresholds `embedbench gate --eval PLAN` applies (command-line flags override them)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    main_metric: str | None = Field(None, description="metric to gate on (default: each task's main score)")
+    max_task_drop: float = Field(0.01, ge=0, description="allowed absolute drop of a task's score")
+    max_suite_drop: float | None = Field(None, ge=0, description="allowed drop of a suite's task average")
+    alpha: float = Field(0.05, gt=0, lt=1, description="family-wise error rate (Holm over the gate's tasks)")
+    min_queries: int = Field(30, ge=1, description="tasks with fewer queries are inconclusive, never failures")
+
+
+def _model_refs(value: Any) -> Any:
+    if isinstance(value, list):
+        return [{"name": v} if isinstance(v, str) else v for v in value]
+    return value
+
+
+class EvalPlan(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    models: list[ModelRef] = Field(min_length=1, description="the models under evaluation")
+    baselines: list[ModelRef] = Field(default_factory=list, description="models evaluated to compare against")
+    suites: list[str] = Field(default_factory=lambda: ["default"], min_length=1)
+    precisions: list[str] = Field(default_factory=lambda: ["fp32"], min_length=1)
+    dims: list[int] | None = None
+    limit_queries: int | None = Field(None, ge=1)
+    gate: GateConfig = Field(default_factory=GateConfig)
+
+    @field_validator("models", "baselines", mode="before")
+    @classmethod
+    def _models(cls, value: Any) -> Any:
+        return _model_refs(value)
+
+    @field_validator("precisions", "suites", mode="before")
+    @classmethod
+    def _csv(cls, value: Any) -> Any:
+        return _split_csv(value)
+
+    @field_validator("precisions")
+    @classmethod
+    def _precisions(cls, value: list[str]) -> list[str]:
+        for spec in value:
+            _check_precision(spec)
+        if len(set(value)) != len(value):
+            raise ValueError("precisions must not repeat")
+        return value
+
+    @field_validator("dims")
+    @classmethod
+    def _global_dims(cls, value: list[int] | None) -> list[int] | None:
+        return _check_dims(value)
+
+    @model_validator(mode="after")
+    def _unique_models(self) -> EvalPlan:
+        names = [m.name for m in [*self.models, *self.baselines]]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"models listed twice: {', '.join(dupes)}")
+        if len(set(self.suites)) != len(self.suites):
+            raise ValueError("suites must not repeat")
+        return self
+
+    def all_models(self) -> list[ModelRef]:
+        """Models under evaluation first, then baselines."""
+        return [*self.models, *self.baselines]
+
+    def dims_for(self, model: ModelRef) -> list[int] | None:
+        return model.dims if model.dims is not None else self.dims
+
+
+def evals_dir() -> Path:
+    """The project's evals/ folder (next to src/ in a checkout), or ./evals."""
+    here = Path(__file__).resolve().parents[2] / "evals"
+    return here if here.is_dir() else Path.cwd() / "evals"
+
+
+def available_plans() -> dict[str, Path]:
+    return {p.stem: p for p in sorted(evals_dir().glob("*.yaml"))}
+
+
+def _resolve(name_or_file: str | Path) -> Path:
+    path = Path(name_or_file)
+    if path.exists():
+        if not path.is_file():
+            raise EmbedbenchError(f"{path}: not a plan file")
+        return path
+    known = available_plans()
+    if str(name_or_file) in known:
+        return known[str(name_or_file)]
+    import difflib
+
+    close = difflib.get_close_matches(path.stem, list(known), n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise EmbedbenchError(f"{path}: no such eval plan{hint} (known: {', '.join(known) or 'none'})")
+
+
+def load_plan(path: str | Path) -> EvalPlan:
+    """Read and validate a plan file (or a plan name under evals/); errors are one line naming file and key."""
+    path = _resolve(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise EmbedbenchError(f"{path}{line}: malformed YAML ({problem})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise EmbedbenchError(f"{path}: cannot read plan ({exc})") from None
+    if not isinstance(raw, dict):
+        raise EmbedbenchError(f"{path}: a plan file must be a mapping with name, models, suites and precisions")
+    try:
+        return EvalPlan.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        if first["type"] == "extra_forbidden":
+            kind = "unknown key"
+        elif first["type"] == "missing":
+            kind = "required key is missing"
+        else:
+            kind = first["msg"].removeprefix("Value error, ")
+        raise EmbedbenchError(f"{path}: {where}: {kind}") from None
+
+
+def plan_runs(plan: EvalPlan) -> list[dict[str, Any]]:
+    """`embedbench.evaluate(**kwargs)` arguments, one per (model, suite): models first, then baselines."""
+    return [
+        {
+            "model": model.name,
+            "suite": suite,
+            "precisions": list(plan.precisions),
+            "dims": list(dims) if (dims := plan.dims_for(model)) is not None else None,
+            "limit_queries": plan.limit_queries,
+        }
+        for model in plan.all_models()
+        for suite in plan.suites
+    ]
