@@ -40,6 +40,7 @@ gate: setup
 
 report: setup
 	$(EB) results --results-dir $(RESULTS) --format table
+	$(EB) report --results-dir $(RESULTS) --out reports
 
 test: setup
 	$(VENV)/bin/python -m pytest -q

@@ -208,6 +208,14 @@ def load_bfcl(wheel: Path) -> RetrievalData:
     )
 
 
+def load_bfcl_task(spec, ctx) -> list:
+    """The suite loader (embedbench.data.tasks): BFCL from the wheel in the data cache."""
+    from embedbench.data.tasks import TaskData
+
+    data = load_bfcl(ensure_bfcl_wheel(ctx.cache_dir)).validate()
+    return [TaskData(spec.language, spec.split, data)]
+
+
 if __name__ == "__main__":  # `make setup` prefetches the wheel so the default run works offline afterwards
     from embedbench.cache import default_cache_dir
 

@@ -1,12 +1,59 @@
-"""Load the data of one suite task through the loader it names."""
+"""Task loaders: turn a suite task (TaskSpec) into one or more (language, split) retrieval datasets.
+
+Each loader is named in LOADERS as "module:function" and imported on first use, so a suite that
+needs mteb or datasets costs nothing to a run that doesn't. A loader has the signature
+`load(spec: TaskSpec, ctx: LoadContext) -> list[TaskData]` and returns validated data; a task with
+several language subsets (mteb's multilingual tasks) returns one TaskData per subset.
+"""
 
 from __future__ import annotations
 
+import importlib
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from embedbench.data.types import RetrievalData
-from embedbench.suites import TaskSpec
+
+if TYPE_CHECKING:
+    from embedbench.suites import TaskSpec
+
+LOADERS: dict[str, str] = {
+    "beir": "embedbench.data.tasks:load_file_task",
+    "squad": "embedbench.data.tasks:load_file_task",
+    "trec": "embedbench.data.tasks:load_file_task",
+    "bfcl": "embedbench.data.bfcl:load_bfcl_task",
+    "mteb": "embedbench.data.mteb_tasks:load_mteb_task",
+    "toolret": "embedbench.data.toolret:load_toolret_task",
+    "conteb": "embedbench.data.conteb:load_conteb_task",
+    "kilt": "embedbench.data.kilt:load_kilt_task",
+    "xquad-r": "embedbench.data.xquad:load_xquad_task",
+    "codebase-contextual": "embedbench.data.codebase:load_codebase_task",
+    "synthetic-q2q": "embedbench.synthetic.tasks:load_q2q_task",
+    "synthetic-q2d": "embedbench.synthetic.tasks:load_q2d_task",
+}
+
+# Metric families a task may add to the standard ones (see embedbench.task_metrics).
+EXTRA_METRICS = ("comprehensiveness", "answer_recall")
+
+
+@dataclass(frozen=True)
+class LoadContext:
+    data_dir: Path | None
+    cache_dir: Path
+    corpus_size: int | None = None  # synthetic suites: total documents (judged ones + distractors)
+
+
+@dataclass(frozen=True)
+class TaskData:
+    """One subset of a task: what a single Result is computed over."""
+
+    language: str
+    split: str
+    data: RetrievalData
+    variant: dict[str, str | int | float] | None = None  # loader-level variant keys (e.g. corpus_size)
 
 
 def default_data_dir() -> Path | None:
@@ -14,11 +61,18 @@ def default_data_dir() -> Path | None:
     return Path(value) if value else None
 
 
-def load_task_data(task: TaskSpec, data_dir: Path | None, cache_dir: Path) -> RetrievalData:
-    if task.loader == "bfcl":
-        from embedbench.data.bfcl import ensure_bfcl_wheel, load_bfcl
+def loader_for(name: str) -> Callable[["TaskSpec", LoadContext], list[TaskData]]:
+    module, _, func = LOADERS[name].partition(":")
+    return getattr(importlib.import_module(module), func)
 
-        return load_bfcl(ensure_bfcl_wheel(cache_dir)).validate()
+
+def load_task_data(spec: "TaskSpec", ctx: LoadContext) -> list[TaskData]:
+    return loader_for(spec.loader)(spec, ctx)
+
+
+def load_file_task(spec: "TaskSpec", ctx: LoadContext) -> list[TaskData]:
+    """beir:DIR, squad:FILE and trec:DIR tasks (paths relative to the data dir)."""
     from embedbench.data.formats import load_dataset_spec
 
-    return load_dataset_spec(f"{task.loader}:{task.path}", data_dir)
+    data: RetrievalData = load_dataset_spec(f"{spec.loader}:{spec.path}", ctx.data_dir)
+    return [TaskData(spec.language, spec.split, data)]

@@ -40,6 +40,13 @@ class RetrievalData:
     qrels: dict[str, dict[str, int]]
     source: str = ""
     extra: dict[str, object] = field(default_factory=dict)
+    # Contextual (chunked) tasks: document id -> its chunk ids in order; the corpus holds the chunks.
+    # A contextual model encodes each document's chunks together (encode_nested); others chunk by chunk.
+    documents: dict[str, list[str]] | None = None
+    # RAG tasks: query id -> gold answer strings (answer-recall@k needs no generator; match/EM/F1 do).
+    answers: dict[str, list[str]] | None = None
+    # A task instruction for instruction-following models (the "with instruction" variant).
+    instruction: str | None = None
 
     def validate(self) -> "RetrievalData":
         """Check cross references and texts; raise EmbedbenchError naming the id."""
@@ -59,6 +66,18 @@ class RetrievalData:
                     raise EmbedbenchError(f"{self.source}: qrels score for ({qid!r}, {did!r}) is not an integer")
         if not self.corpus:
             raise EmbedbenchError(f"{self.source}: the corpus is empty")
+        if self.documents is not None:
+            seen: set[str] = set()
+            for doc_id, chunk_ids in self.documents.items():
+                for cid in chunk_ids:
+                    if cid not in self.corpus:
+                        raise EmbedbenchError(f"{self.source}: document {doc_id!r} names unknown chunk {cid!r}")
+                    if cid in seen:
+                        raise EmbedbenchError(f"{self.source}: chunk {cid!r} belongs to two documents")
+                    seen.add(cid)
+            if seen != set(self.corpus):
+                missing = sorted(set(self.corpus) - seen)[:3]
+                raise EmbedbenchError(f"{self.source}: chunks {missing} belong to no document")
         judged = {qid for qid, rels in self.qrels.items() if any(r > 0 for r in rels.values())}
         if not judged:
             raise EmbedbenchError(f"{self.source}: no query has a relevant document")
@@ -74,4 +93,13 @@ class RetrievalData:
             h.update(json.dumps(["q", qid, self.queries[qid].text], ensure_ascii=False).encode())
         for qid in sorted(self.qrels):
             h.update(json.dumps(["r", qid, sorted(self.qrels[qid].items())]).encode())
+        for doc_id in sorted(self.documents or {}):
+            h.update(json.dumps(["c", doc_id, self.documents[doc_id]]).encode())
+        for qid in sorted(self.answers or {}):
+            h.update(json.dumps(["a", qid, self.answers[qid]], ensure_ascii=False).encode())
+        if self.instruction:
+            h.update(json.dumps(["i", self.instruction], ensure_ascii=False).encode())
+        per_query = self.extra.get("instructions") or {}
+        for qid in sorted(per_query):
+            h.update(json.dumps(["qi", qid, per_query[qid]], ensure_ascii=False).encode())
         return h.hexdigest()[:16]

@@ -33,6 +33,8 @@ class EncoderMeta:
     float_note: str = ""
     source: str = ""
     license: str | None = None
+    # A contextual model (pplx-embed-context): chunked documents go through encode_nested by default.
+    contextual: bool = False
 
     def encode_settings(self) -> dict[str, object]:
         """Every setting that changes a vector; part of the embedding cache key."""

@@ -1,0 +1,139 @@
+"""The command line: a thin layer over the library API. Bad input -> one line on stderr, exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from embedbench.errors import EmbedbenchError
+
+
+def _csv_ints(text: str) -> list[int]:
+    try:
+        return [int(float(x)) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2 (argparse's default prints usage too)
+        raise EmbedbenchError(f"{self.prog}: {message}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="embedbench", description="Evaluate text-embedding models for retrieval.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    ev = sub.add_parser("eval", help="evaluate a model on suites or datasets")
+    ev.add_argument("--model", help="preset name, plugin name or local model folder (default: minilm-l6)")
+    ev.add_argument("--plan", help="an eval plan (evals/NAME.yaml): models x suites x precisions x dims")
+    ev.add_argument("--suite", action="append", help="suite name or YAML file (repeatable; default: default)")
+    ev.add_argument("--dataset", action="append", help="FORMAT:PATH with FORMAT beir, squad or trec (repeatable)")
+    ev.add_argument("--data-dir", help="where local datasets are read from (default: $EMBEDBENCH_DATA_DIR)")
+    ev.add_argument("--precision", default="fp32", help="comma-separated precision specs (fp32,int8,binary,...)")
+    ev.add_argument("--dims", type=_csv_ints, help="MRL truncation dims, e.g. 384,128")
+    ev.add_argument("--corpus-size", type=_csv_ints, help="synthetic suites: corpus sizes, e.g. 1e3,1e4,1e5")
+    ev.add_argument("--context", default="auto", choices=["auto", "none", "late-chunking"],
+                    help="chunked tasks: encode chunks alone (none) or seeing their document (late-chunking)")
+    ev.add_argument("--results-dir", default="results")
+    ev.add_argument("--limit-queries", type=int, help="evaluate a seeded sample of N queries")
+    ev.add_argument("--batch-size", type=int, default=32)
+    ev.add_argument("--max-length", type=int, help="max tokens per text (default: the model's)")
+    ev.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ev.add_argument("--trust-remote-code", action="store_true",
+                    help="load a pinned preset through its own hub code instead of embedbench's loader")
+
+    res = sub.add_parser("results", help="print stored results")
+    res.add_argument("--results-dir", default="results")
+    res.add_argument("--format", default="table", choices=["json", "csv", "table"])
+
+    rep = sub.add_parser("report", help="leaderboards, trade-off tables and figures from stored results")
+    rep.add_argument("--results-dir", default="results")
+    rep.add_argument("--out", default="reports")
+
+    from embedbench.gate import add_gate_arguments
+
+    add_gate_arguments(sub.add_parser("gate", help="compare a candidate's results against a baseline's"))
+
+    ls = sub.add_parser("list", help="list models, suites or tasks")
+    ls.add_argument("what", choices=["models", "suites", "tasks"])
+    ls.add_argument("--suite", help="only the tasks of this suite")
+    ls.add_argument("--format", default="table", choices=["table", "json"])
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        args = build_parser().parse_args(argv)
+        return _dispatch(args, argv)
+    except EmbedbenchError as exc:
+        print(f"embedbench: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("embedbench: interrupted", file=sys.stderr)
+        return 130
+
+
+def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
+    from embedbench.table import format_results
+
+    if args.command == "eval":
+        results = _eval(args, argv)
+        print(format_results(results, "table"))
+        return 0
+    if args.command == "report":
+        from embedbench.report import build_report
+
+        for path in build_report(Path(args.results_dir), Path(args.out)):
+            print(path)
+        return 0
+    if args.command == "gate":
+        from embedbench.gate import gate_main
+
+        return gate_main(args)
+    if args.command == "results":
+        from embedbench.results import read_results
+
+        print(format_results(read_results(Path(args.results_dir)), args.format))
+        return 0
+    if args.command == "list":
+        from embedbench.listing import list_rows
+
+        rows = list_rows(args.what, args.suite)
+        if args.format == "json":
+            print(json.dumps(rows, indent=2))
+        else:
+            import pandas as pd
+
+            print(pd.DataFrame(rows).to_string(index=False) if rows else "(none)")
+        return 0
+    raise EmbedbenchError(f"unknown command {args.command!r}")
+
+
+def _eval(args: argparse.Namespace, argv: list[str]) -> list:
+    from embedbench.runner import evaluate
+
+    common = dict(results_dir=args.results_dir, data_dir=args.data_dir, batch_size=args.batch_size,
+                  max_length=args.max_length, device=args.device, trust_remote_code=args.trust_remote_code,
+                  corpus_sizes=args.corpus_size, context=args.context,
+                  command=["embedbench", *argv])
+    if args.plan is None:
+        return evaluate(args.model or "minilm-l6", suite=args.suite, dataset=args.dataset, precisions=args.precision,
+                        dims=args.dims, limit_queries=args.limit_queries, **common)
+    if args.model or args.suite or args.dataset:
+        raise EmbedbenchError("--plan names its own models and suites; drop --model/--suite/--dataset")
+    from embedbench.plans import load_plan, plan_runs
+
+    results = []
+    for run in plan_runs(load_plan(args.plan)):
+        if args.limit_queries is not None:
+            run["limit_queries"] = args.limit_queries
+        results.extend(evaluate(**run, **common))
+    return results
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

