@@ -37,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--corpus-size", type=_csv_ints, help="synthetic suites: corpus sizes, e.g. 1e3,1e4,1e5")
     ev.add_argument("--context", default="auto", choices=["auto", "none", "late-chunking"],
                     help="chunked tasks: encode chunks alone (none) or seeing their document (late-chunking)")
+    ev.add_argument("--rescore-depth", type=int, default=100,
+                    help="binary+int8 / binary+fp32: how many binary candidates are re-ranked")
     ev.add_argument("--results-dir", default="results")
     ev.add_argument("--limit-queries", type=int, help="evaluate a seeded sample of N queries")
     ev.add_argument("--batch-size", type=int, default=32)
@@ -118,7 +120,7 @@ def _eval(args: argparse.Namespace, argv: list[str]) -> list:
 
     common = dict(results_dir=args.results_dir, data_dir=args.data_dir, batch_size=args.batch_size,
                   max_length=args.max_length, device=args.device, trust_remote_code=args.trust_remote_code,
-                  corpus_sizes=args.corpus_size, context=args.context,
+                  corpus_sizes=args.corpus_size, context=args.context, rescore_depth=args.rescore_depth,
                   command=["embedbench", *argv])
     if args.plan is None:
         return evaluate(args.model or "minilm-l6", suite=args.suite, dataset=args.dataset, precisions=args.precision,

@@ -8,6 +8,9 @@
 - binary: native where the model has one (pplx: x >= 0), else post-hoc x > 0 (sentence-transformers'
   convention); packed bits searched by Hamming distance; reported score = cosine of the +-1 vectors,
   1 - 2h/d, which ranks identically.
+- binary+int8 / binary+fp32: two-stage retrieval. The top `rescore_depth` candidates of the binary
+  Hamming search are re-ranked by the cosine of int8 codes (query codes from the same mapping) or of
+  the float vectors. Storage counts both the binary index and the rescoring vectors.
 MRL truncation (`dim`) comes first, so calibration sees the truncated vectors.
 """
 
@@ -22,7 +25,8 @@ from embedbench.errors import EmbedbenchError
 from embedbench.search import search_dense, search_hamming
 
 KINDS = ("fp32", "fp16", "int8", "binary")
-SPECS = ("fp32", "fp16", "int8", "binary", "int8:posthoc", "binary:posthoc")
+SPECS = ("fp32", "fp16", "int8", "binary", "int8:posthoc", "binary:posthoc", "binary+int8", "binary+fp32")
+DEFAULT_RESCORE_DEPTH = 100
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,7 @@ class PrecisionSpec:
     name: str
     kind: str
     force_posthoc: bool
+    rescore: str | None = None  # "int8" | "fp32" for two-stage binary retrieval
 
 
 def parse_precisions(text: str) -> list[PrecisionSpec]:
@@ -41,7 +46,8 @@ def parse_precisions(text: str) -> list[PrecisionSpec]:
         if raw not in SPECS:
             raise EmbedbenchError(f"unknown precision {raw!r} (valid: {', '.join(SPECS)})")
         kind, _, mode = raw.partition(":")
-        spec = PrecisionSpec(raw, kind, mode == "posthoc")
+        first, _, rescore = kind.partition("+")
+        spec = PrecisionSpec(raw, first, mode == "posthoc", rescore or None)
         if spec not in out:
             out.append(spec)
     if not out:
@@ -59,6 +65,8 @@ class Encoded:
     quantization: str  # "none" | "native" | "posthoc"
     dim: int
     bytes_per_vector: int
+    rescore: Encoded | None = None  # the second stage of binary+int8 / binary+fp32
+    rescore_depth: int | None = None
 
 
 def truncate(x: np.ndarray, dim: int | None) -> np.ndarray:
@@ -100,7 +108,14 @@ def _check_finite(*arrays: np.ndarray) -> None:
 
 
 def apply_precision(spec: PrecisionSpec, queries: np.ndarray, docs: np.ndarray, dim: int | None,
-                    native: Mapping[str, Callable[[np.ndarray], np.ndarray]]) -> Encoded:
+                    native: Mapping[str, Callable[[np.ndarray], np.ndarray]],
+                    rescore_depth: int = DEFAULT_RESCORE_DEPTH) -> Encoded:
+    if spec.rescore is not None:
+        first = apply_precision(PrecisionSpec("binary", "binary", spec.force_posthoc), queries, docs, dim, native)
+        second = apply_precision(PrecisionSpec(spec.rescore, spec.rescore, False), queries, docs, dim, native)
+        first.rescore, first.rescore_depth = second, rescore_depth
+        first.bytes_per_vector += second.bytes_per_vector
+        return first
     _check_finite(queries, docs)
     q, d = truncate(queries, dim), truncate(docs, dim)
     width = d.shape[1]
@@ -127,7 +142,38 @@ def apply_precision(spec: PrecisionSpec, queries: np.ndarray, docs: np.ndarray, 
 
 def search(enc: Encoded, k: int) -> tuple[np.ndarray, np.ndarray]:
     """(scores float32, higher is better; indices int64), top-k per query."""
+    if enc.rescore is not None:
+        _, candidates = search_hamming(enc.queries, enc.docs, max(enc.rescore_depth or 0, 1))
+        return rescore(enc.rescore, candidates, k)
     if enc.kind == "binary":
         distances, idx = search_hamming(enc.queries, enc.docs, k)
         return (1.0 - 2.0 * distances.astype(np.float32) / enc.dim).astype(np.float32), idx
     return search_dense(enc.queries, enc.docs, k)
+
+
+def rescore(enc: Encoded, candidates: np.ndarray, k: int, block: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Re-rank each query's candidate indices by inner product of `enc`'s (normalized) vectors.
+
+    Equal scores keep the lower index first (the candidates arrive sorted by index within a distance,
+    and a stable sort by score preserves the harness's tie order). Memory: block x depth x dim floats.
+    """
+    kk = min(k, candidates.shape[1])
+    scores = np.empty((len(candidates), kk), np.float32)
+    indices = np.empty((len(candidates), kk), np.int64)
+    for start in range(0, len(candidates), block):
+        cand = candidates[start:start + block]
+        q = enc.queries[start:start + block]
+        s = np.einsum("qd,qnd->qn", q, enc.docs[cand])
+        order = np.lexsort((cand, -s), axis=-1)[:, :kk]
+        scores[start:start + block] = np.take_along_axis(s, order, axis=1)
+        indices[start:start + block] = np.take_along_axis(cand, order, axis=1)
+    return scores, indices
+
+
+def exact_overlap(enc: Encoded, indices: np.ndarray, k: int = 10) -> np.ndarray:
+    """Per query, the share of the exact top-k (searching the rescoring vectors directly) that the
+    two-stage result's top-k also holds: the recall two-stage retrieval loses versus exact search."""
+    assert enc.rescore is not None
+    _, exact = search_dense(enc.rescore.queries, enc.rescore.docs, k)
+    got = indices[:, :k]
+    return np.array([len(set(a) & set(b)) / max(len(a), 1) for a, b in zip(exact, got)], dtype=np.float64)

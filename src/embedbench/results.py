@@ -68,7 +68,8 @@ class Result(BaseModel):
     metrics: dict[str, float]
     n_queries: int
     n_docs: int
-    bytes_per_vector: int
+    bytes_per_vector: int = Field(description="index storage per vector (both stages for two-stage specs)")
+    pages_per_gb: int | None = Field(None, description="vectors per GiB of index storage")
     encode_seconds: float
     search_seconds: float
     docs_per_second: float | None

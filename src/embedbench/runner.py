@@ -25,7 +25,14 @@ from embedbench.encoders.settings import EncodeSettings
 from embedbench.encoding import CachedEncoding, resolve_context
 from embedbench.errors import EmbedbenchError
 from embedbench.metrics import K_VALUES, mean_metrics, per_query_metrics
-from embedbench.precision import PrecisionSpec, apply_precision, parse_precisions, search
+from embedbench.precision import (
+    DEFAULT_RESCORE_DEPTH,
+    PrecisionSpec,
+    apply_precision,
+    exact_overlap,
+    parse_precisions,
+    search,
+)
 from embedbench.provenance import git_commit, now_iso, package_versions
 from embedbench.results import Provenance, Result, write_result
 from embedbench.suites import TaskSpec, load_suite
@@ -53,6 +60,7 @@ def evaluate(
     limit_queries: int | None = None,
     corpus_sizes: Sequence[int] | None = None,
     context: str = "auto",
+    rescore_depth: int = DEFAULT_RESCORE_DEPTH,
     results_dir: str | Path = "results",
     data_dir: str | Path | None = None,
     cache_dir: str | Path | None = None,
@@ -67,12 +75,15 @@ def evaluate(
 
     `model` is a preset name, a registered plugin name, a local model folder, or an encoder object
     (for use inside a training loop). `dataset` entries are `beir:DIR`, `squad:FILE` or `trec:DIR`.
-    `corpus_sizes` applies to the synthetic suites; `context` (auto | none | late-chunking) to chunked tasks.
+    `corpus_sizes` applies to the synthetic suites; `context` (auto | none | late-chunking) to chunked tasks;
+    `rescore_depth` is the number of binary candidates that binary+int8 / binary+fp32 re-rank.
     """
     specs = parse_precisions(precisions if isinstance(precisions, str) else ",".join(precisions))
     dims = _check_dims(dims)
     if limit_queries is not None and limit_queries < 1:
         raise EmbedbenchError("--limit-queries must be at least 1")
+    if rescore_depth < 1:
+        raise EmbedbenchError("--rescore-depth must be at least 1")
     settings = EncodeSettings(device=device, batch_size=batch_size, max_length=max_length,
                               trust_remote_code=trust_remote_code)
     data_dir = Path(data_dir) if data_dir else default_data_dir()
@@ -87,7 +98,7 @@ def evaluate(
     context_mode = resolve_context(context, encoder) if isinstance(encoder, Encoder) else "none"
     _check_model_dims(encoder, dims)
     run = _Run(model if isinstance(model, str) else encoder.meta.name, encoder, settings, cache, specs, dims,
-               limit_queries, context_mode, command or sys.argv)
+               limit_queries, context_mode, rescore_depth, command or sys.argv)
     results: list[Result] = []
     for task in planned:
         for result, per_query in run.task(task):
@@ -173,6 +184,7 @@ class _Run:
     dims: list[int | None]
     limit_queries: int | None
     context: str
+    rescore_depth: int
     command: list[str]
 
     def task(self, task: PlannedTask) -> Iterator[tuple[Result, dict[str, dict[str, float]]]]:
@@ -208,14 +220,19 @@ class _Run:
         for dim in self.dims:
             for spec in self.specs:
                 t1 = time.perf_counter()
-                vectors = apply_precision(spec, queries, docs, dim, self.encoder.meta.native_quantizers)
+                vectors = apply_precision(spec, queries, docs, dim, self.encoder.meta.native_quantizers,
+                                          self.rescore_depth)
                 scores, idx = search(vectors, TOP_K)
                 search_seconds = time.perf_counter() - t1
                 run = {q: {doc_ids[i]: float(s) for s, i in zip(scores[r], idx[r]) if i >= 0}
                        for r, q in enumerate(qids)}
                 per_query = self._metrics(task, qids, run)
+                spec_variant = dict(variant)
+                if vectors.rescore is not None:
+                    spec_variant["rescore_depth"] = self.rescore_depth
+                    per_query["rescore_overlap_at_10"] = dict(zip(qids, exact_overlap(vectors, idx, 10).tolist()))
                 yield self._result(task, spec.name, vectors.quantization, vectors.dim, vectors.bytes_per_vector,
-                                   variant, per_query, len(qids), len(doc_ids), encode_seconds, search_seconds,
+                                   spec_variant, per_query, len(qids), len(doc_ids), encode_seconds, search_seconds,
                                    encoded, provenance), per_query
 
     def _doc_vectors(self, enc: CachedEncoding, data: RetrievalData, doc_ids: list[str], label: str) -> np.ndarray:
@@ -306,6 +323,7 @@ class _Run:
             n_queries=n_queries,
             n_docs=n_docs,
             bytes_per_vector=bytes_per_vector,
+            pages_per_gb=(1 << 30) // bytes_per_vector if bytes_per_vector else None,
             encode_seconds=round(encode_seconds, 3),
             search_seconds=round(search_seconds, 3),
             docs_per_second=round(encoded / encode_seconds, 1) if encoded and encode_seconds > 0 else None,
