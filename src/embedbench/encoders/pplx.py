@@ -339,7 +339,7 @@ class PplxEncoder:
 
     def count_truncated(self, texts: Sequence[str], role: str) -> int:
         """How many texts are longer than the max length in tokens (no prompt: pplx uses none)."""
-        lengths = self.tokenizer(list(texts), add_special_tokens=True, truncation=False)["input_ids"]
+        lengths = self.tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
         return sum(len(ids) > self.max_length for ids in lengths)
 
     def token_states(self, texts: Sequence[str]) -> list[np.ndarray]:

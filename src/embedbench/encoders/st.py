@@ -76,7 +76,8 @@ class SentenceTransformerEncoder:
         prompt = self._prompts.get(role, "")
         tokenizer = self.model.tokenizer
         limit = self.model.max_seq_length
-        lengths = tokenizer([prompt + t for t in texts], add_special_tokens=True, truncation=False)["input_ids"]
+        lengths = tokenizer([prompt + t for t in texts], add_special_tokens=True, truncation=False,
+                            verbose=False)["input_ids"]
         return sum(len(ids) > limit for ids in lengths)
 
 
