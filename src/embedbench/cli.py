@@ -49,7 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     res = sub.add_parser("results", help="print stored results")
     res.add_argument("--results-dir", default="results")
-    res.add_argument("--format", default="table", choices=["json", "csv", "table"])
+    res.add_argument("--format", default="table", choices=["json", "csv", "table", "mteb"],
+                     help="mteb: write mteb's TaskResult JSON layout under --out")
+    res.add_argument("--out", help="with --format mteb: the folder to write")
 
     rep = sub.add_parser("report", help="leaderboards, trade-off tables and figures from stored results")
     rep.add_argument("--results-dir", default="results")
@@ -99,7 +101,10 @@ def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
     if args.command == "results":
         from embedbench.results import read_results
 
-        print(format_results(read_results(Path(args.results_dir)), args.format))
+        results = read_results(Path(args.results_dir))
+        if args.format == "mteb":
+            return _export_mteb(results, args.out)
+        print(format_results(results, args.format))
         return 0
     if args.command == "list":
         from embedbench.listing import list_rows
@@ -113,6 +118,21 @@ def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
             print(pd.DataFrame(rows).to_string(index=False) if rows else "(none)")
         return 0
     raise EmbedbenchError(f"unknown command {args.command!r}")
+
+
+def _export_mteb(results: list, out: str | None) -> int:
+    from embedbench.mteb_export import export_mteb_results, is_mteb_result
+
+    if not out:
+        raise EmbedbenchError("--format mteb needs --out DIR")
+    exportable = [r for r in results if is_mteb_result(r)]
+    if not exportable:
+        raise EmbedbenchError("no result came from an mteb task (suite mteb-multilingual-v2); nothing to export")
+    for path in export_mteb_results(exportable, Path(out)):
+        print(path)
+    if len(exportable) < len(results):
+        print(f"skipped {len(results) - len(exportable)} results that are not mteb tasks", file=sys.stderr)
+    return 0
 
 
 def _eval(args: argparse.Namespace, argv: list[str]) -> list:

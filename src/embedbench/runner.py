@@ -159,8 +159,13 @@ def _plan(refs: list[tuple[str, TaskSpec]], data_dir: Path | None, cache_root: P
 
 
 def sample_queries(data: RetrievalData, limit: int | None) -> list[str]:
-    """The judged query ids (at least one relevant document), a seeded sample of `limit` of them if set."""
-    judged = sorted(q for q, rels in data.qrels.items() if any(r > 0 for r in rels.values()))
+    """The judged query ids (at least one relevant document), a seeded sample of `limit` of them if set.
+
+    Tasks that keep queries whose judgements are all 0 (mteb does, and scores them 0) list them in
+    `extra["zero_relevance_queries"]`; they are evaluated too.
+    """
+    keep_zero = set(data.extra.get("zero_relevance_queries") or ())
+    judged = sorted(q for q, rels in data.qrels.items() if q in keep_zero or any(r > 0 for r in rels.values()))
     if limit is None or limit >= len(judged):
         return judged
     return sorted(random.Random(QUERY_SAMPLE_SEED).sample(judged, limit))
@@ -260,8 +265,14 @@ class _Run:
 
     def _metrics(self, task: PlannedTask, qids: list[str], run: dict[str, dict[str, float]]):
         data = task.subset.data
+        if data.extra.get("ignore_identical_ids"):  # mteb's rule (ArguAna): a query never retrieves itself
+            for q in qids:
+                run.get(q, {}).pop(q, None)
         qrels = {q: data.qrels[q] for q in qids}
         per_query = per_query_metrics(qrels, run)
+        for q in set(data.extra.get("zero_relevance_queries") or ()) & set(qids):
+            for values in per_query.values():
+                values[q] = 0.0
         if "comprehensiveness" in task.spec.metrics:
             per_query.update(comprehensiveness(qrels, run))
         if "answer_recall" in task.spec.metrics and data.answers:

@@ -1,0 +1,131 @@
+"""Export embedbench results of mteb tasks in mteb's own results layout, written by mteb itself.
+
+``export_mteb_results(results, out_dir)`` groups results by (model, revision, settings, task),
+builds one ``mteb.TaskResult`` per group with ``TaskResult.from_task_results`` (scores per split and
+hf_subset, mteb's ``languages`` for each subset, ``main_score``, mteb's metric names) and saves it
+with ``mteb.ResultCache(out_dir).save_to_cache``, so the files are exactly what ``mteb run`` leaves:
+
+    <out_dir>/results/<model name, "/" -> "__">/<revision>/<TaskName>.json   (+ model_meta.json)
+
+``mteb.ResultCache(out_dir).load_results(...)`` and ``TaskResult.from_disk(path)`` read them back.
+
+- Which results: those whose data came from the mteb loader (``provenance.dataset_source`` starts
+  with ``mteb:<TaskName>``); others are skipped (`is_mteb_result` tells them apart).
+- Model name: a preset's hub id (``minilm-l6`` -> ``sentence-transformers/all-MiniLM-L6-v2``),
+  else the model as recorded (a local path keeps its path).
+- Settings: fp32 at the model's full dim with no variant is the plain result. Any other precision,
+  MRL dim or variant (``limit_queries``, ...) becomes an mteb *experiment* (``experiment_kwargs``
+  {"precision", "dim", variant keys}), stored under ``<revision>/experiments/<name>/``.
+- Scores: every embedbench metric under its (mteb) name, ``main_score`` = the mteb task's main
+  metric, and mteb's ``accuracy`` (= recall_at_1). mteb-only metrics (hit_rate, naucs) are absent.
+  ``evaluation_time`` is the summed encode + search seconds.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from embedbench.errors import EmbedbenchError
+from embedbench.results import Result
+
+SOURCE_PREFIX = "mteb:"
+
+
+def mteb_task_name(result: Result) -> str | None:
+    """The mteb task a result was computed on (from its dataset source), or None."""
+    source = result.provenance.dataset_source
+    if not source.startswith(SOURCE_PREFIX):
+        return None
+    return source[len(SOURCE_PREFIX):].split(" ", 1)[0] or None
+
+
+def is_mteb_result(result: Result) -> bool:
+    return mteb_task_name(result) is not None
+
+
+def mteb_model_name(model: str) -> str:
+    """A preset's hub id; anything else as given."""
+    from embedbench.encoders.presets import PRESETS
+
+    for preset in PRESETS:
+        if preset.name == model and preset.hub_id:
+            return preset.hub_id
+    return model
+
+
+def _experiment(result: Result, full_dim: int) -> dict[str, str | int | float]:
+    kwargs: dict[str, str | int | float] = {}
+    if result.precision != "fp32":
+        kwargs["precision"] = result.precision
+    if result.dim != full_dim:
+        kwargs["dim"] = result.dim
+    kwargs.update(result.variant)
+    return dict(sorted(kwargs.items()))
+
+
+def _scores(result: Result, main_metric: str, where: str) -> dict[str, float]:
+    if main_metric not in result.metrics:
+        raise EmbedbenchError(f"{where}: mteb's main score {main_metric!r} was not computed")
+    scores = dict(result.metrics)
+    if "recall_at_1" in scores:
+        scores.setdefault("accuracy", scores["recall_at_1"])
+    scores["main_score"] = scores[main_metric]
+    return scores
+
+
+def export_mteb_results(results: list[Result], out_dir: Path) -> list[Path]:
+    """Write mteb TaskResult files for every mteb-task result; return the task files written."""
+    try:
+        import mteb
+        from mteb.models.model_meta import ModelMeta
+    except ImportError:
+        raise EmbedbenchError("exporting to mteb's format needs the `mteb` package (pip install 'mteb>=2')") from None
+    chosen = [r for r in results if is_mteb_result(r)]
+    if not chosen:
+        raise EmbedbenchError("no results of mteb tasks to export (run a suite with loader: mteb, "
+                              "e.g. --suite mteb-multilingual-v2)")
+    full_dim: dict[tuple[str, str], int] = defaultdict(int)
+    for r in chosen:
+        full_dim[(r.model, r.revision)] = max(full_dim[(r.model, r.revision)], r.dim)
+
+    tasks: dict[str, Any] = {}
+    groups: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+    for r in chosen:
+        name = mteb_task_name(r)
+        assert name is not None
+        if name not in tasks:
+            try:
+                tasks[name] = mteb.get_task(name)
+            except KeyError:
+                raise EmbedbenchError(f"result {r.task}/{r.language}/{r.split}: the installed mteb has no "
+                                      f"task {name!r}") from None
+        task = tasks[name]
+        meta = task.metadata
+        subset = r.language if meta.is_multilingual else "default"
+        where = f"{r.model} {name} {subset}/{r.split} {r.precision}"
+        if subset not in meta.hf_subsets_to_langscripts:
+            raise EmbedbenchError(f"{where}: mteb task {name} has no hf_subset {subset!r}")
+        exp = _experiment(r, full_dim[(r.model, r.revision)])
+        key = (r.model, r.revision, repr(exp), name)
+        group = groups.setdefault(key, {"exp": exp, "scores": defaultdict(dict), "seconds": 0.0, "dim": r.dim})
+        if subset in group["scores"][r.split]:
+            raise EmbedbenchError(f"{where}: two results for the same split and subset (suites "
+                                  f"differ?); export one suite at a time")
+        group["scores"][r.split][subset] = _scores(r, meta.main_score, where)
+        group["seconds"] += r.encode_seconds + r.search_seconds
+
+    cache = mteb.ResultCache(Path(out_dir))
+    written: list[Path] = []
+    for (model, revision, _, name), group in sorted(groups.items()):
+        task_result = mteb.TaskResult.from_task_results(
+            tasks[name], {split: dict(subsets) for split, subsets in group["scores"].items()},
+            evaluation_time=round(group["seconds"], 3))
+        model_meta = ModelMeta.create_empty({
+            "name": mteb_model_name(model), "revision": revision, "embed_dim": group["dim"],
+            "experiment_kwargs": group["exp"] or None,
+        })
+        cache.save_to_cache(task_result, model_meta)
+        written.append(cache.get_task_result_path(name, model_meta))
+    return written
