@@ -39,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="chunked tasks: encode chunks alone (none) or seeing their document (late-chunking)")
     ev.add_argument("--rescore-depth", type=int, default=100,
                     help="binary+int8 / binary+fp32: how many binary candidates are re-ranked")
+    ev.add_argument("--generator", help="RAG tasks: hf:PATH or http(s)://HOST/v1?model=NAME answers from the top passages")
+    ev.add_argument("--rag-k", type=int, default=5, help="RAG tasks: passages given to the generator")
     ev.add_argument("--results-dir", default="results")
     ev.add_argument("--limit-queries", type=int, help="evaluate a seeded sample of N queries")
     ev.add_argument("--batch-size", type=int, default=32)
@@ -87,6 +89,9 @@ def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
     if args.command == "eval":
         results = _eval(args, argv)
         print(format_results(results, "table"))
+        if not args.generator and any(k.startswith("answer_recall_at_") for r in results for k in r.metrics):
+            print("note: no --generator given: RAG tasks report retrieval-side metrics only (answer_recall_at_k)",
+                  file=sys.stderr)
         return 0
     if args.command == "report":
         from embedbench.report import build_report
@@ -141,6 +146,7 @@ def _eval(args: argparse.Namespace, argv: list[str]) -> list:
     common = dict(results_dir=args.results_dir, data_dir=args.data_dir, batch_size=args.batch_size,
                   max_length=args.max_length, device=args.device, trust_remote_code=args.trust_remote_code,
                   corpus_sizes=args.corpus_size, context=args.context, rescore_depth=args.rescore_depth,
+                  generator=args.generator, rag_k=args.rag_k,
                   command=["embedbench", *argv])
     if args.plan is None:
         return evaluate(args.model or "minilm-l6", suite=args.suite, dataset=args.dataset, precisions=args.precision,

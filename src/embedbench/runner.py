@@ -61,6 +61,8 @@ def evaluate(
     corpus_sizes: Sequence[int] | None = None,
     context: str = "auto",
     rescore_depth: int = DEFAULT_RESCORE_DEPTH,
+    generator: str | object | None = None,
+    rag_k: int = 5,
     results_dir: str | Path = "results",
     data_dir: str | Path | None = None,
     cache_dir: str | Path | None = None,
@@ -77,6 +79,9 @@ def evaluate(
     (for use inside a training loop). `dataset` entries are `beir:DIR`, `squad:FILE` or `trec:DIR`.
     `corpus_sizes` applies to the synthetic suites; `context` (auto | none | late-chunking) to chunked tasks;
     `rescore_depth` is the number of binary candidates that binary+int8 / binary+fp32 re-rank.
+    `generator` (a reference such as `hf:PATH` or `http://HOST/v1?model=NAME`, or a Generator object)
+    answers RAG tasks' questions from the top `rag_k` passages, adding match / exact_match / f1;
+    without one, RAG tasks report retrieval-side metrics (answer_recall_at_k) only.
     """
     specs = parse_precisions(precisions if isinstance(precisions, str) else ",".join(precisions))
     dims = _check_dims(dims)
@@ -97,8 +102,13 @@ def evaluate(
         raise EmbedbenchError("model must implement encode_queries/encode_documents (or index/search) and meta")
     context_mode = resolve_context(context, encoder) if isinstance(encoder, Encoder) else "none"
     _check_model_dims(encoder, dims)
+    if isinstance(generator, str):
+        from embedbench.rag.generators import load_generator
+
+        generator = load_generator(generator, device=device)
     run = _Run(model if isinstance(model, str) else encoder.meta.name, encoder, settings, cache, specs, dims,
-               limit_queries, context_mode, rescore_depth, command or sys.argv)
+               limit_queries, context_mode, rescore_depth, _MemoGenerator(generator) if generator else None,
+               rag_k, command or sys.argv)
     results: list[Result] = []
     for task in planned:
         for result, per_query in run.task(task):
@@ -190,6 +200,8 @@ class _Run:
     limit_queries: int | None
     context: str
     rescore_depth: int
+    generator: _MemoGenerator | None
+    rag_k: int
     command: list[str]
 
     def task(self, task: PlannedTask) -> Iterator[tuple[Result, dict[str, dict[str, float]]]]:
@@ -202,6 +214,9 @@ class _Run:
             base_variant["limit_queries"] = self.limit_queries
         if data.documents is not None:
             base_variant["context"] = self.context
+        if data.answers and self.generator is not None:
+            base_variant.update(generator=self.generator.ref, generator_revision=self.generator.fingerprint,
+                                rag_k=self.rag_k)
         for mode in instruction_modes(task.spec, data):
             variant = {**base_variant, **({"instruction": mode} if mode else {})}
             query_texts = [_query_text(data, q, mode) for q in qids]
@@ -273,6 +288,13 @@ class _Run:
         for q in set(data.extra.get("zero_relevance_queries") or ()) & set(qids):
             for values in per_query.values():
                 values[q] = 0.0
+        if data.answers and self.generator is not None:
+            from embedbench.rag.run import generate_and_score, top_passages
+
+            texts = {d: data.corpus[d].full_text for hits in run.values() for d in hits}
+            per_query.update(generate_and_score(self.generator, {q: data.queries[q].text for q in qids},
+                                                top_passages(run, texts, self.rag_k, qids), data.answers,
+                                                self.rag_k))
         if "comprehensiveness" in task.spec.metrics:
             per_query.update(comprehensiveness(qrels, run))
         if "answer_recall" in task.spec.metrics and data.answers:
@@ -340,6 +362,22 @@ class _Run:
             docs_per_second=round(encoded / encode_seconds, 1) if encoded and encode_seconds > 0 else None,
             provenance=provenance,
         )
+
+
+class _MemoGenerator:
+    """A generator that answers each (question, passages) once, however many precisions rank them alike."""
+
+    def __init__(self, generator: object) -> None:
+        self._generator = generator
+        self._answers: dict[tuple[str, tuple[str, ...]], str] = {}
+        self.ref = getattr(generator, "ref", type(generator).__name__)
+        self.fingerprint = getattr(generator, "fingerprint", self.ref)
+
+    def generate(self, question: str, passages: list[str]) -> str:
+        key = (question, tuple(passages))
+        if key not in self._answers:
+            self._answers[key] = self._generator.generate(question, passages)
+        return self._answers[key]
 
 
 def _query_text(data: RetrievalData, qid: str, instruction: str | None) -> str:
