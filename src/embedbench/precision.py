@@ -1,63 +1,94 @@
-"""Precisions: every one derived from the cached float32 vectors (truncate, then quantize, then search).
+"""Every precision is derived from the cached float32 vectors.
 
-- fp32 / fp16: L2-normalized vectors, cosine as inner product (fp16 values searched as float32).
-- int8: the model's native quantizer where it has one, else post-hoc: each dimension's corpus range
-  [min, max] mapped onto [-128, 127] (sentence-transformers' `quantize_embeddings` with the corpus as
-  calibration); the SAME mapping is applied to queries, so query and document codes share one scale.
-  Scored by cosine of the integer codes.
-- binary: native where the model has one (pplx: x >= 0), else post-hoc x > 0 (sentence-transformers'
-  convention); packed bits searched by Hamming distance; reported score = cosine of the +-1 vectors,
-  1 - 2h/d, which ranks identically.
-- binary+int8 / binary+fp32: two-stage retrieval. The top `rescore_depth` candidates of the binary
-  Hamming search are re-ranked by the cosine of int8 codes (query codes from the same mapping) or of
-  the float vectors. Storage counts both the binary index and the rescoring vectors.
-MRL truncation (`dim`) comes first, so calibration sees the truncated vectors.
+A model is encoded once; each requested precision (and MRL dimension) is a cheap
+transformation of those vectors followed by an exact search:
+
+    fp32     truncate, L2-normalize; cosine by inner product           4*d bytes/vector
+    fp16     truncate, L2-normalize, store as float16; the search uses
+             the float32 of the float16 values                         2*d bytes
+    int8     int8 codes: the model's native quantizer when it has one,
+             else sentence-transformers-style calibration on the corpus
+             (per-dimension min/max); scored by cosine of the codes    d bytes
+    binary   bits (native, or x > 0), packed with np.packbits;
+             Hamming search, reported as the cosine of the +-1
+             vectors, 1 - 2*h/d (same ranking)                         ceil(d/8) bytes
+
+``int8:posthoc`` / ``binary:posthoc`` force the post-hoc quantizer even when the model
+has a native one. Truncation (MRL) happens before quantization, and int8 calibration
+uses the truncated corpus vectors.
+
+Two-stage specs ``binary+int8`` / ``binary+fp32``: the binary top-``rescore_depth``
+candidates (Hamming) are re-ranked by the int8 / fp32 cosine; both stages are stored,
+so bytes_per_vector is the sum. :func:`exact_overlap` says how much of the exact
+second-stage top-k the two-stage ranking kept.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from embedbench.errors import EmbedbenchError
-from embedbench.search import search_dense, search_hamming
+from embedbench.errors import EmbedbenchError, ModelError
 
 KINDS = ("fp32", "fp16", "int8", "binary")
-SPECS = ("fp32", "fp16", "int8", "binary", "int8:posthoc", "binary:posthoc", "binary+int8", "binary+fp32")
+VALID_PRECISIONS = (
+    "fp32", "fp16", "int8", "binary", "int8:posthoc", "binary:posthoc", "binary+int8", "binary+fp32",
+)
+# Binary candidates re-ranked by the second stage of binary+int8 / binary+fp32.
 DEFAULT_RESCORE_DEPTH = 100
+
+# Rows per chunk for the elementwise passes over a corpus (finite check, int8 codes,
+# normalization), so temporaries stay at a few tens of MiB whatever the corpus size.
+_CHUNK = 1 << 16
 
 
 @dataclass(frozen=True)
 class PrecisionSpec:
-    name: str
-    kind: str
+    name: str  # canonical spelling: "fp32" "fp16" "int8" "binary" "int8:posthoc" "binary:posthoc"
+    #            (or a two-stage "binary+int8" / "binary+fp32")
+    kind: str  # "fp32" | "fp16" | "int8" | "binary" (a two-stage spec: its first stage, "binary")
     force_posthoc: bool
-    rescore: str | None = None  # "int8" | "fp32" for two-stage binary retrieval
+    rescore: str | None = None  # two-stage: the re-ranking kind, "int8" | "fp32"
 
 
 def parse_precisions(text: str) -> list[PrecisionSpec]:
-    """"fp32,int8,binary" -> specs, duplicates dropped in order; unknown specs are an error."""
-    out: list[PrecisionSpec] = []
-    for raw in (p.strip().lower() for p in text.split(",")):
-        if not raw:
+    """Parse "fp32,int8,binary" (case and spaces ignored); duplicates dropped, order kept."""
+    specs: list[PrecisionSpec] = []
+    seen: set[str] = set()
+    items = [item.strip().lower() for item in str(text).split(",")]
+    if not any(items):
+        raise EmbedbenchError(f"no precision given; valid: {', '.join(VALID_PRECISIONS)}")
+    for item in items:
+        if not item:
             continue
-        if raw not in SPECS:
-            raise EmbedbenchError(f"unknown precision {raw!r} (valid: {', '.join(SPECS)})")
-        kind, _, mode = raw.partition(":")
-        first, _, rescore = kind.partition("+")
-        spec = PrecisionSpec(raw, first, mode == "posthoc", rescore or None)
-        if spec not in out:
-            out.append(spec)
-    if not out:
-        raise EmbedbenchError("no precision given (valid: " + ", ".join(SPECS) + ")")
-    return out
+        if item not in VALID_PRECISIONS:
+            raise EmbedbenchError(
+                f"unknown precision {item!r}; valid: {', '.join(VALID_PRECISIONS)}"
+            )
+        if item in seen:
+            continue
+        seen.add(item)
+        if "+" in item:
+            first, _, second = item.partition("+")
+            specs.append(PrecisionSpec(name=item, kind=first, force_posthoc=False, rescore=second))
+            continue
+        kind, _, mode = item.partition(":")
+        specs.append(PrecisionSpec(name=item, kind=kind, force_posthoc=mode == "posthoc"))
+    return specs
 
 
 @dataclass
 class Encoded:
-    """Vectors of one precision, ready to search."""
+    """What a precision turns vectors into, as stored; :func:`search` scores it.
+
+    queries/docs are float32 unit vectors (fp32), float16 unit vectors (fp16),
+    int8 codes (int8) or packed bits, uint8 (n, ceil(dim/8)) (binary).
+    A two-stage precision is its binary stage with ``rescore`` (the second stage's
+    Encoded) and ``rescore_depth`` set; bytes_per_vector then counts both stages and
+    quantization is the binary stage's.
+    """
 
     queries: np.ndarray
     docs: np.ndarray
@@ -65,115 +96,248 @@ class Encoded:
     quantization: str  # "none" | "native" | "posthoc"
     dim: int
     bytes_per_vector: int
-    rescore: Encoded | None = None  # the second stage of binary+int8 / binary+fp32
+    rescore: Encoded | None = None
     rescore_depth: int | None = None
 
 
 def truncate(x: np.ndarray, dim: int | None) -> np.ndarray:
-    if dim is None or dim == x.shape[1]:
+    """MRL truncation: the first ``dim`` columns (a view); None keeps every column."""
+    if dim is None:
         return x
-    if dim > x.shape[1]:
-        raise EmbedbenchError(f"dim {dim} is larger than the embedding dimension {x.shape[1]}")
-    return x[:, :dim]
+    d = x.shape[1]
+    if isinstance(dim, bool) or int(dim) != dim or dim <= 0:
+        raise EmbedbenchError(f"dimension must be a positive integer, got {dim!r}")
+    if dim > d:
+        raise EmbedbenchError(f"cannot truncate {d}-dimensional embeddings to {dim} dimensions")
+    return x[:, : int(dim)]
 
 
 def calibrate_int8(docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-dimension (starts, steps): the corpus range split into 255 steps (a zero range gets step 1)."""
-    starts = docs.min(axis=0).astype(np.float32)
-    steps = ((docs.max(axis=0) - starts) / 255).astype(np.float32)
-    steps[steps == 0] = 1.0
+    """Per-dimension (starts, steps) from the corpus min/max, as sentence-transformers'
+    ``quantize_embeddings(..., "int8", calibration_embeddings=docs)`` computes them:
+    ``starts = min``, ``steps = (max - min) / 255``, and a zero-range dimension gets
+    step 1 (its codes are then all -128) instead of a division by zero."""
+    x = np.asarray(docs)
+    if x.ndim != 2 or x.shape[0] == 0:
+        raise EmbedbenchError(f"int8 calibration needs a non-empty (n, d) corpus, got {x.shape}")
+    starts = np.min(x, axis=0).astype(np.float32)
+    stops = np.max(x, axis=0).astype(np.float32)
+    steps = (stops - starts) / np.float32(255)
+    steps = np.where(steps == 0, np.float32(1), steps).astype(np.float32)
     return starts, steps
 
 
 def to_int8_posthoc(x: np.ndarray, starts: np.ndarray, steps: np.ndarray) -> np.ndarray:
-    codes = np.floor((x - starts) / steps) - 128
-    return np.clip(codes, -128, 127).astype(np.int8)
+    """int8 codes ``floor((x - starts) / steps) - 128`` clipped to [-128, 127] (the same
+    mapping for queries and documents; computed in float32 exactly like
+    sentence-transformers, so the codes match its ``quantize_embeddings``)."""
+    x = np.asarray(x)
+    starts = np.asarray(starts, dtype=np.float32)
+    steps = np.asarray(steps, dtype=np.float32)
+    out = np.empty(x.shape, dtype=np.int8)
+    for r0 in range(0, x.shape[0], _CHUNK):
+        xc = np.asarray(x[r0 : r0 + _CHUNK], dtype=np.float32)
+        v = np.floor((xc - starts) / steps)
+        np.clip(v, 0, 255, out=v)
+        v -= 128
+        out[r0 : r0 + _CHUNK] = v.astype(np.int8)
+    return out
 
 
 def to_binary_posthoc(x: np.ndarray) -> np.ndarray:
-    return x > 0
+    """Bits ``x > 0`` (sentence-transformers' convention), bool (n, d)."""
+    return np.asarray(x) > 0
 
 
-def _normalize(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    norms[norms == 0] = 1.0
-    return x / norms
+def apply_precision(
+    spec: PrecisionSpec,
+    queries: np.ndarray,
+    docs: np.ndarray,
+    dim: int | None,
+    native: dict[str, Callable[[np.ndarray], np.ndarray]] | None,
+    rescore_depth: int = DEFAULT_RESCORE_DEPTH,
+) -> Encoded:
+    """Turn float32 query and document vectors into ``spec``'s stored form at ``dim``.
 
-
-def _check_finite(*arrays: np.ndarray) -> None:
-    for a in arrays:
-        if not np.isfinite(a).all():
-            raise EmbedbenchError(f"embeddings contain NaN or infinite values ({int((~np.isfinite(a)).sum())})")
-
-
-def apply_precision(spec: PrecisionSpec, queries: np.ndarray, docs: np.ndarray, dim: int | None,
-                    native: Mapping[str, Callable[[np.ndarray], np.ndarray]],
-                    rescore_depth: int = DEFAULT_RESCORE_DEPTH) -> Encoded:
+    ``rescore_depth`` only matters for two-stage specs (binary+int8, binary+fp32).
+    """
+    native = native or {}
+    q = np.asarray(queries)
+    x = np.asarray(docs)
+    if q.ndim != 2 or x.ndim != 2:
+        raise EmbedbenchError(f"embeddings must be 2-D, got shapes {q.shape} and {x.shape}")
+    if q.shape[1] != x.shape[1]:
+        raise EmbedbenchError(
+            f"query and document embeddings differ in dimension: {q.shape[1]} vs {x.shape[1]}"
+        )
+    _check_finite(q, "query")
+    _check_finite(x, "document")
+    tq = truncate(q, dim)
+    tx = truncate(x, dim)
     if spec.rescore is not None:
-        first = apply_precision(PrecisionSpec("binary", "binary", spec.force_posthoc), queries, docs, dim, native)
-        second = apply_precision(PrecisionSpec(spec.rescore, spec.rescore, False), queries, docs, dim, native)
-        first.rescore, first.rescore_depth = second, rescore_depth
+        if int(rescore_depth) < 1:
+            raise EmbedbenchError(f"rescore depth must be at least 1, got {rescore_depth}")
+        first = _encode(PrecisionSpec(spec.kind, spec.kind, False), tq, tx, native)
+        second = _encode(PrecisionSpec(spec.rescore, spec.rescore, False), tq, tx, native)
+        first.rescore = second
+        first.rescore_depth = int(rescore_depth)
         first.bytes_per_vector += second.bytes_per_vector
         return first
-    _check_finite(queries, docs)
-    q, d = truncate(queries, dim), truncate(docs, dim)
-    width = d.shape[1]
-    use_native = spec.kind in native and not spec.force_posthoc
+    return _encode(spec, tq, tx, native)
+
+
+def _encode(
+    spec: PrecisionSpec,
+    tq: np.ndarray,
+    tx: np.ndarray,
+    native: dict[str, Callable[[np.ndarray], np.ndarray]],
+) -> Encoded:
+    d = tq.shape[1]
+
     if spec.kind == "fp32":
-        return Encoded(_normalize(q), _normalize(d), "fp32", "none", width, 4 * width)
+        return Encoded(_unit(tq, np.float32), _unit(tx, np.float32), "fp32", "none", d, 4 * d)
     if spec.kind == "fp16":
-        q16, d16 = _normalize(q).astype(np.float16), _normalize(d).astype(np.float16)
-        return Encoded(_normalize(q16), _normalize(d16), "fp16", "none", width, 2 * width)
+        # Normalized in float32 first (so no value can overflow float16), then stored as
+        # float16; search() scores the float32 of those float16 values.
+        return Encoded(_unit(tq, np.float16), _unit(tx, np.float16), "fp16", "none", d, 2 * d)
     if spec.kind == "int8":
-        if use_native:
-            qc, dc = native["int8"](q), native["int8"](d)
+        fn = None if spec.force_posthoc else native.get("int8")
+        if fn is not None:
+            cq = _native_codes(fn, tq, "int8")
+            cx = _native_codes(fn, tx, "int8")
+            return Encoded(cq, cx, "int8", "native", d, d)
+        starts, steps = calibrate_int8(tx)
+        return Encoded(
+            to_int8_posthoc(tq, starts, steps), to_int8_posthoc(tx, starts, steps),
+            "int8", "posthoc", d, d,
+        )
+    if spec.kind == "binary":
+        fn = None if spec.force_posthoc else native.get("binary")
+        if fn is not None:
+            bq = _native_codes(fn, tq, "binary")
+            bx = _native_codes(fn, tx, "binary")
+            quant = "native"
         else:
-            starts, steps = calibrate_int8(d)
-            qc, dc = to_int8_posthoc(q, starts, steps), to_int8_posthoc(d, starts, steps)
-        # Cosine of integer codes; float32 holds the integer dot products exactly up to 2**24.
-        return Encoded(_normalize(qc.astype(np.float32)), _normalize(dc.astype(np.float32)), "int8",
-                       "native" if use_native else "posthoc", width, width)
-    bits_q = native["binary"](q) if use_native else to_binary_posthoc(q)
-    bits_d = native["binary"](d) if use_native else to_binary_posthoc(d)
-    return Encoded(np.packbits(bits_q, axis=1), np.packbits(bits_d, axis=1), "binary",
-                   "native" if use_native else "posthoc", width, (width + 7) // 8)
+            bq = to_binary_posthoc(tq)
+            bx = to_binary_posthoc(tx)
+            quant = "posthoc"
+        nbytes = (d + 7) // 8
+        return Encoded(
+            np.packbits(bq, axis=1), np.packbits(bx, axis=1), "binary", quant, d, nbytes
+        )
+    raise EmbedbenchError(f"unknown precision kind {spec.kind!r}; valid: {', '.join(KINDS)}")
 
 
 def search(enc: Encoded, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(scores float32, higher is better; indices int64), top-k per query."""
+    """Exact top-k of ``enc``: (scores float32 (nq, k'), indices int64), higher = better,
+    ``k' = min(k, n_docs)``; on equal scores the lower document index ranks first."""
+    from embedbench.search import search_dense, search_hamming
+
     if enc.rescore is not None:
-        _, candidates = search_hamming(enc.queries, enc.docs, max(enc.rescore_depth or 0, 1))
-        return rescore(enc.rescore, candidates, k)
+        return _two_stage(enc, k)
     if enc.kind == "binary":
-        distances, idx = search_hamming(enc.queries, enc.docs, k)
-        return (1.0 - 2.0 * distances.astype(np.float32) / enc.dim).astype(np.float32), idx
-    return search_dense(enc.queries, enc.docs, k)
+        dist, idx = search_hamming(enc.queries, enc.docs, k)
+        # Cosine of the +-1 vectors: (d - 2h) / d. Padding bits are 0 on both sides.
+        scores = (1.0 - 2.0 * dist.astype(np.float64) / enc.dim).astype(np.float32)
+        return scores, idx
+    if enc.kind in ("fp32", "fp16"):
+        return search_dense(
+            np.asarray(enc.queries, dtype=np.float32), np.asarray(enc.docs, dtype=np.float32), k
+        )
+    if enc.kind == "int8":
+        # Cosine of the integer codes: codes -> float32 (exact), L2-normalize, inner
+        # product. float32 holds integers exactly up to 2^24, so an unnormalized code dot
+        # product (|a.b| <= 128^2 * d, i.e. <= 2^24 for d <= 1024) would be exact; after
+        # normalization the scores carry float32 rounding like fp32 scores do.
+        return search_dense(_unit(enc.queries, np.float32), _unit(enc.docs, np.float32), k)
+    raise EmbedbenchError(f"unknown precision kind {enc.kind!r}; valid: {', '.join(KINDS)}")
 
 
-def rescore(enc: Encoded, candidates: np.ndarray, k: int, block: int = 256) -> tuple[np.ndarray, np.ndarray]:
-    """Re-rank each query's candidate indices by inner product of `enc`'s (normalized) vectors.
+def exact_overlap(enc: Encoded, idx: np.ndarray, k: int = 10) -> np.ndarray:
+    """Per query, the fraction of the exact top-k of ``enc``'s re-ranking stage (a full
+    search with it) found in the first k columns of ``idx``; float64 (nq,). For a
+    single-stage precision the reference is ``enc`` itself."""
+    ref = enc.rescore if enc.rescore is not None else enc
+    _, exact = search(ref, k)
+    kk = exact.shape[1]
+    got = np.asarray(idx)[:, :k]
+    out = np.empty(exact.shape[0], dtype=np.float64)
+    for r in range(exact.shape[0]):
+        out[r] = np.isin(exact[r], got[r][got[r] >= 0]).sum() / kk
+    return out
 
-    Equal scores keep the lower index first (the candidates arrive sorted by index within a distance,
-    and a stable sort by score preserves the harness's tie order). Memory: block x depth x dim floats.
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _two_stage(enc: Encoded, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Binary top-depth candidates re-ranked by the second stage's cosine.
+
+    Returns (nq, min(k, depth, n)): only the re-ranked candidates are retrieved.
+    Ordered by (score desc, index asc), like every other search.
     """
-    kk = min(k, candidates.shape[1])
-    scores = np.empty((len(candidates), kk), np.float32)
-    indices = np.empty((len(candidates), kk), np.int64)
-    for start in range(0, len(candidates), block):
-        cand = candidates[start:start + block]
-        q = enc.queries[start:start + block]
-        s = np.einsum("qd,qnd->qn", q, enc.docs[cand])
-        order = np.lexsort((cand, -s), axis=-1)[:, :kk]
-        scores[start:start + block] = np.take_along_axis(s, order, axis=1)
-        indices[start:start + block] = np.take_along_axis(cand, order, axis=1)
-    return scores, indices
+    assert enc.rescore is not None and enc.rescore_depth is not None
+    if int(k) <= 0:
+        raise ValueError(f"k must be positive, got {k}")
+    first = Encoded(enc.queries, enc.docs, enc.kind, enc.quantization, enc.dim,
+                    (enc.dim + 7) // 8)
+    _, cand = search(first, enc.rescore_depth)  # (nq, min(depth, n))
+    second = enc.rescore
+    q = _unit(second.queries, np.float32)
+    nq, m = cand.shape
+    kk = min(int(k), m)
+    scores = np.empty((nq, kk), dtype=np.float32)
+    idx = np.empty((nq, kk), dtype=np.int64)
+    for r in range(nq):
+        c = np.sort(cand[r])
+        s = _unit(second.docs[c], np.float32) @ q[r]
+        order = np.lexsort((c, -s))[:kk]
+        scores[r] = s[order]
+        idx[r] = c[order]
+    return scores, idx
 
 
-def exact_overlap(enc: Encoded, indices: np.ndarray, k: int = 10) -> np.ndarray:
-    """Per query, the share of the exact top-k (searching the rescoring vectors directly) that the
-    two-stage result's top-k also holds: the recall two-stage retrieval loses versus exact search."""
-    assert enc.rescore is not None
-    _, exact = search_dense(enc.rescore.queries, enc.rescore.docs, k)
-    got = indices[:, :k]
-    return np.array([len(set(a) & set(b)) / max(len(a), 1) for a, b in zip(exact, got)], dtype=np.float64)
+
+
+def _check_finite(x: np.ndarray, what: str) -> None:
+    if not np.issubdtype(x.dtype, np.number):
+        raise EmbedbenchError(f"{what} embeddings must be numeric, got dtype {x.dtype}")
+    if np.issubdtype(x.dtype, np.integer):
+        return
+    for r0 in range(0, x.shape[0], _CHUNK):
+        chunk = x[r0 : r0 + _CHUNK]
+        if not np.isfinite(chunk).all():
+            bad = r0 + int(np.flatnonzero(~np.isfinite(chunk).all(axis=1))[0])
+            raise EmbedbenchError(
+                f"{what} embeddings contain NaN or inf values (first at row {bad}); "
+                "the model produced invalid vectors"
+            )
+
+
+def _unit(x: np.ndarray, dtype: type) -> np.ndarray:
+    """Rows L2-normalized in float32 (zero rows stay zero), stored as ``dtype``."""
+    out = np.empty(x.shape, dtype=dtype)
+    for r0 in range(0, x.shape[0], _CHUNK):
+        xc = np.asarray(x[r0 : r0 + _CHUNK], dtype=np.float32)
+        norms = np.linalg.norm(xc, axis=1, keepdims=True)
+        norms[norms == 0] = 1.0
+        out[r0 : r0 + _CHUNK] = xc / norms
+    return out
+
+
+def _native_codes(fn: Callable[[np.ndarray], np.ndarray], x: np.ndarray, kind: str) -> np.ndarray:
+    """Call a native quantizer on float32 vectors and check what comes back."""
+    codes = np.asarray(fn(np.ascontiguousarray(x, dtype=np.float32)))
+    if codes.shape != x.shape:
+        raise ModelError(
+            f"native {kind} quantizer returned shape {codes.shape} for input {x.shape}"
+        )
+    if kind == "int8":
+        if codes.dtype != np.int8:
+            raise ModelError(f"native int8 quantizer returned dtype {codes.dtype}, expected int8")
+        return codes
+    if codes.dtype == np.bool_:
+        return codes
+    if np.issubdtype(codes.dtype, np.integer) and np.isin(codes, (0, 1)).all():
+        return codes.astype(bool)
+    raise ModelError(f"native binary quantizer returned dtype {codes.dtype}, expected bool")

@@ -35,7 +35,9 @@ sorted in that order.
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -46,6 +48,10 @@ _FAISS_BLAS_LOCK = threading.Lock()
 QUERY_BLOCK = 512
 # Default size of one score block (chunk x documents, float32) in bytes.
 SCORE_BLOCK_BYTES = 128 << 20
+# Bytes of faiss's sgemm tile (queries x documents, float32); see _faiss_blas_settings.
+FAISS_TILE_BYTES = 64 << 20
+# choose_dense_kernel: faiss from this many queries on.
+FAISS_MIN_QUERIES = 16
 # Up to this many queries per chunk the score block is computed docs-major (see below).
 DOCS_MAJOR_MAX_Q = 16
 # Smallest default document block (a tiny block makes per-block overhead dominate).
@@ -55,36 +61,23 @@ MIN_BLOCK = 1024
 def choose_dense_kernel(nq: int, n: int, d: int, k: int) -> str:
     """Pick the fp32 top-k kernel for this shape: "torch" or "faiss".
 
-    Measured on the 2-core CPU box this harness targets (AMD EPYC, torch 2.13 CPU with
-    MKL, faiss-cpu 1.15.1), exact search of random unit vectors, whole search_dense call,
-    seconds (torch / faiss), default block size:
+    Rule: torch below FAISS_MIN_QUERIES (16) queries, faiss (with the tile settings of
+    :func:`_faiss_blas_settings`) from there on. Measured on the 2-core CPU box (torch
+    2.13 CPU, faiss-cpu), exact top-100 of random unit vectors, n=3e5, best of 2,
+    seconds torch / faiss:
 
-        nq=200, n=1e6, k=100:   d=384   2.16 / 7.51    d=768  3.39 / 8.13
-                                d=1024  4.22 / 8.35
-        nq=200, n=1e6, k=1000:  d=384   2.80 / 10.68   d=1024 4.67 / 11.23
-        nq=200, n=1e6, k=10:    d=384   2.04 / 5.20
-        nq=1000, n=2e5, k=100:  d=384   1.95 / 6.11
-        nq=20,  n=1e6, k=100:   d=384   0.72 / 1.13    d=1024 2.13 / 1.83
-        nq=5,   n=1e6, k=100:   d=384   0.42 / 0.61    d=1024 1.08 / 1.01
-        nq=1,   n=1e6, k=100:   d=384   0.20 / 0.16    d=1024 0.51 / 0.31
-        nq=1,   n=1e6, k=1000:  d=1024  0.53 / 0.33
+        d=384:   nq=1 0.017/0.048  nq=4 0.020/0.065  nq=16 0.062/0.063
+                 nq=64 0.175/0.136  nq=200 0.481/0.335
+        d=1024:  nq=1 0.038/0.114  nq=4 0.075/0.132  nq=16 0.155/0.140
+                 nq=64 0.431/0.300  nq=200 1.247/0.802
 
-    (The brief's earlier numbers -- faiss 3.0 s vs torch 4.3 s at 200 x 1e6 x 1024 --
-    were with IndexFlatIP and an unblocked merge; with this module's blocked torch path
-    torch wins at every d for nq >= ~20.) faiss only wins when there are very few
-    queries: a torch matmul with a handful of rows is a memory-bound GEMV that MKL
-    parallelises poorly, while faiss splits the database across threads. Rule: faiss
-    for nq <= 4 at d >= 512 and for nq == 1 at any d; torch otherwise. For single
-    queries both are well under a second per million documents, so the rule only
-    shaves fractions of a second; it matters for throughput in batch evaluation.
+    A handful of queries is a memory-bound GEMV where torch's single pass wins; with
+    more queries faiss's fused GEMM + heap selection avoids materializing score blocks.
+    `make bench` (bench/exact_search.py) re-measures both kernels.
     """
-    if nq <= 0 or n <= 0:
+    if nq < FAISS_MIN_QUERIES:
         return "torch"
-    if nq == 1:
-        return "faiss"
-    if nq <= 4 and d >= 512:
-        return "faiss"
-    return "torch"
+    return "faiss"
 
 
 def default_block_size(nq: int) -> int:
@@ -108,22 +101,25 @@ def search_dense(
     docstring for how ties at the cut-off are resolved).
 
     ``block_size`` is the number of documents per block (default
-    :func:`default_block_size`, ~64 MiB of scores); ``kernel`` forces "torch" or
-    "faiss" (default :func:`choose_dense_kernel`). Inputs that are float32 and
-    C-contiguous are used without copies.
+    :func:`default_block_size`: ~SCORE_BLOCK_BYTES = 128 MiB of scores per block);
+    ``kernel`` forces "torch" or "faiss" (default :func:`choose_dense_kernel`). Inputs
+    that are float32 and C-contiguous are used without copies.
 
     Memory bound. With ``q = min(nq, QUERY_BLOCK)`` query rows per chunk and ``b``
     documents per block, the working memory on top of the inputs is at most about::
 
-        4*q*b                 the score block (torch kernel; the faiss kernel uses a
-                              fixed 16 MiB internal tile instead, and 4*r*b for the r
-                              rows it re-selects on ties)
+        4*q*b                 the score block: the torch kernel's matmul output; the
+                              faiss kernel's sgemm tile is min(4*q*b, FAISS_TILE_BYTES),
+                              and rows it re-selects on ties take 4*r*b more, r <= q
         + 64*q*(k'+1)         block top-k, running top-k, merge buffers and sort
-                              permutations (float32 + int64 each)
+                              permutations (float32 + int64 each; faiss's result
+                              reservoirs fit here too)
         + 12*nq*k'            the returned arrays
         + 4*b                 bool/index temporaries of a row being re-selected on ties
 
-    bytes, e.g. 64 MiB + 13 MiB for 200 queries at k=1000 with the default block.
+    bytes; e.g. 128 MiB + 15 MB for 200 queries at k=1000 with the default block, and
+    3.3 MB + 1.3 MB + 0.2 MB for 200 queries, k=100, block_size=4096
+    (tests/test_search.py measures the peak RSS of that case in a subprocess).
     """
     q_np, x_np = _check_dense(queries, docs, k)
     nq, _ = q_np.shape
@@ -283,17 +279,8 @@ def _block_topk_faiss(
     bn = x_np.shape[0]
     kk = min(k, bn)
     kq = kk + 1 if kk < bn else kk
-    with _FAISS_BLAS_LOCK:
-        # faiss takes its sgemm path only when nq*d >= distance_compute_blas_threshold
-        # (128000); below it a per-pair SIMD loop runs, 2-7x slower at nq >= 20 on the
-        # 2-core box (200 x 5e5 x 384: 3.57 s vs 0.49 s). Force the sgemm path for this
-        # call; the threshold is process-global, hence the lock and the restore.
-        saved = faiss.cvar.distance_compute_blas_threshold
-        faiss.cvar.distance_compute_blas_threshold = 0
-        try:
-            dist, idx = faiss.knn(q_np, x_np, kq, metric=faiss.METRIC_INNER_PRODUCT)
-        finally:
-            faiss.cvar.distance_compute_blas_threshold = saved
+    with _faiss_blas_settings(q_np.shape[0], bn):
+        dist, idx = faiss.knn(q_np, x_np, kq, metric=faiss.METRIC_INNER_PRODUCT)
     v = torch.from_numpy(dist)
     i = torch.from_numpy(idx)
     if kq == kk:
@@ -311,6 +298,39 @@ def _block_topk_faiss(
         v[rows] = rv
         i[rows] = ri
     return v, i
+
+
+@contextlib.contextmanager
+def _faiss_blas_settings(rows: int, block: int) -> Iterator[None]:
+    """Tune faiss's exhaustive inner-product search for one call, then restore.
+
+    * faiss takes its sgemm path only when nq*d >= distance_compute_blas_threshold
+      (128000); below it a per-pair SIMD loop runs, 2-7x slower at nq >= 20 on the
+      2-core box (200 x 5e5 x 384: 3.57 s vs 0.49 s). Threshold 0 forces sgemm.
+    * faiss's default tile is 4096 queries x 1024 documents; with few queries that is a
+      small GEMM plus a parallel heap update per 1024 documents, and the barriers make it
+      collapse when the CPUs are shared (200 x 2e5 x 384 with another process busy:
+      4.7 s with the default tile, 0.8 s with 256 x 16384). The tile is sized to the
+      query chunk, FAISS_TILE_BYTES and the document block (faiss allocates the whole
+      tile per call, so it never exceeds the torch kernel's 4*q*b score block).
+
+    The settings are process-global, hence the lock.
+    """
+    import faiss
+
+    bs_x = max(1, min(rows, 4096))
+    bs_y = max(1, min(block, FAISS_TILE_BYTES // (4 * bs_x)))
+    names = ("distance_compute_blas_threshold", "distance_compute_blas_query_bs",
+             "distance_compute_blas_database_bs")
+    with _FAISS_BLAS_LOCK:
+        saved = [getattr(faiss.cvar, name) for name in names]
+        for name, value in zip(names, (0, bs_x, bs_y)):
+            setattr(faiss.cvar, name, value)
+        try:
+            yield
+        finally:
+            for name, value in zip(names, saved):
+                setattr(faiss.cvar, name, value)
 
 
 def _select(
