@@ -295,6 +295,24 @@ def test_suite_task_types_from_the_suite_file(tmp_path: Path) -> None:
     assert frame[frame.precision == "int8"][f"{suite}:mean"].isna().all()
 
 
+def test_multilingual_suite_task_is_the_mean_of_its_language_results(tmp_path: Path) -> None:
+    suite = tmp_path / "multi.yaml"
+    suite.write_text("name: multi\ntasks:\n"
+                     "  - {name: M, loader: beir, path: m, language: multilingual}\n"
+                     "  - {name: S, loader: beir, path: s}\n")
+    results = tmp_path / "results"
+    scores = {}
+    for task, language, level in (("M", "de", 0.2), ("M", "en", 0.6), ("S", "en", 0.9)):
+        result, per_query = make_result("m", "fp32", 64, task, suite=str(suite), level=level)
+        result = result.model_copy(update={"language": language})
+        write_result(results, result, per_query)
+        scores[(task, language)] = result.main_score
+    build_report(results, tmp_path / "out")
+    row = pd.read_csv(tmp_path / "out" / "leaderboard.csv").iloc[0]
+    task_mean = (scores[("M", "de")] + scores[("M", "en")]) / 2
+    assert row[f"{suite}:mean"] == pytest.approx((task_mean + scores[("S", "en")]) / 2)
+
+
 def test_markdown_escapes_cell_text(tmp_path: Path) -> None:
     results = tmp_path / "results"
     write_result(results, *make_result("org|model<b>", "fp32", 64, "T1"))

@@ -6,21 +6,27 @@ Rules the arrangement enforces, so no report can break them:
 * one cell holds one result; a task that was evaluated on different data (different
   provenance.dataset_hash) for the same model is split into separate rows (`data_tag`), newest
   data first, and those rows are flagged;
-* suite averages only use rows that have every task the suite defines.
+* suite averages only use rows that have every task the suite defines. A suite task with several
+  results (a multilingual task, `language: mul` / `multilingual`, gives one result per language
+  subset; a task may list several `eval_splits`) scores the plain mean of those results' main
+  scores, as mteb's leaderboard scores a task over its splits x subsets.
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from embedbench.errors import EmbedbenchError
 from embedbench.report.rows import PRECISION_ORDER, ModelKey, Row, TaskKey, build_rows, pages_per_gb, task_key
 from embedbench.report.stats import bootstrap_ci
 from embedbench.results import Result, read_per_query
+
+# Suite-task languages meaning "one result per language subset".
+MULTILINGUAL = frozenset({"mul", "multilingual"})
 
 __all__ = ["PRECISION_ORDER", "Grid", "ModelKey", "Row", "SuiteInfo", "TaskKey", "pages_per_gb", "task_key"]
 
@@ -31,6 +37,15 @@ class SuiteInfo:
     tasks: list[TaskKey]
     types: dict[TaskKey, str]
     from_yaml: bool
+    splits: dict[TaskKey, tuple[str, ...]] = field(default_factory=dict)
+
+    def members(self, task: TaskKey, cells: Iterable[TaskKey]) -> list[TaskKey]:
+        """The result keys that make up one suite task: the key itself, or for a multilingual /
+        multi-split task every result of that task name in its languages and splits."""
+        splits = self.splits.get(task, (task.split,))
+        multi = task.language in MULTILINGUAL
+        return sorted(c for c in cells if c == task or (
+            c.suite == task.suite and c.task == task.task and c.split in splits and multi))
 
     @property
     def type_names(self) -> list[str]:
@@ -45,7 +60,9 @@ def _suite_info(name: str, observed: list[TaskKey]) -> SuiteInfo:
     except (EmbedbenchError, OSError, ValueError, ImportError):
         return SuiteInfo(name, observed, {t: "all" for t in observed}, from_yaml=False)
     keys = [TaskKey(name, t.name, t.split, t.language) for t in suite.tasks]
-    return SuiteInfo(name, keys, {k: t.type for k, t in zip(keys, suite.tasks)}, from_yaml=True)
+    splits = {k: tuple(t.options.get("eval_splits") or [t.split]) for k, t in zip(keys, suite.tasks)}
+    return SuiteInfo(name, keys, {k: t.type for k, t in zip(keys, suite.tasks)}, from_yaml=True,
+                     splits=splits)
 
 
 class Grid:
@@ -66,14 +83,19 @@ class Grid:
     def suite_mean(self, row: Row, suite: str, by_type: bool = False) -> tuple[float | None, str]:
         """(mean main score over the suite's tasks, "") or (None, why it is blank)."""
         info = self.suites[suite]
-        missing = [t for t in info.tasks if t not in row.cells]
+        scores: dict[TaskKey, float] = {}
+        for t in info.tasks:
+            members = info.members(t, row.cells)
+            if members:
+                scores[t] = _mean([row.cells[m].main_score for m in members])
+        missing = [t for t in info.tasks if t not in scores]
         if missing:
             return None, f"no result for {', '.join(self.task_label(t) for t in missing)}"
         if not by_type:
-            return _mean([row.cells[t].main_score for t in info.tasks]), ""
+            return _mean([scores[t] for t in info.tasks]), ""
         per_type = defaultdict(list)
         for t in info.tasks:
-            per_type[info.types[t]].append(row.cells[t].main_score)
+            per_type[info.types[t]].append(scores[t])
         return _mean([_mean(v) for v in per_type.values()]), ""
 
     def ci(self, result: Result) -> tuple[float, float] | None:
