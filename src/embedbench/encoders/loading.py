@@ -174,7 +174,7 @@ def weights_available(preset: Preset) -> bool:
     if preset.local_path is not None:
         path = preset.local_path()
         return path is not None and path.is_dir()
-    if preset.hub_id is None:  # nothing to download (bm25)
+    if preset.hub_id is None:  # nothing to download (bm25, hashing)
         return True
     from huggingface_hub import try_to_load_from_cache
 
@@ -188,6 +188,10 @@ def build_preset(preset: Preset, settings: EncodeSettings) -> Encoder | SearchMo
         from embedbench.encoders.bm25 import BM25Model
 
         return BM25Model(name=preset.name)
+    if preset.plugin == "hashing":
+        from embedbench.encoders.hashing import HashingEncoder
+
+        return HashingEncoder(dim=preset.dim or 384, name=preset.name)
     if preset.revision is None and preset.hub_id is not None:
         warnings.warn(f"{preset.name}: no pinned hub revision is known; using whatever revision is cached",
                       stacklevel=2)

@@ -31,6 +31,8 @@ class Preset:
     def source(self) -> str:
         if self.plugin == "bm25":
             return "bm25s (lexical, no weights)"
+        if self.plugin == "hashing":
+            return "feature hashing of byte n-grams (no weights; for scale runs)"
         if self.local_path is not None:
             path = self.local_path()
             return f"local:{path}" if path else "local (missing)"
@@ -164,4 +166,5 @@ PRESETS: tuple[Preset, ...] = (
         license="mit",
     ),
     Preset(name="bm25", plugin="bm25", dim=None, pooling=None, license="mit"),
+    Preset(name="hashing", plugin="hashing", dim=384, pooling=None, license="mit"),
 )
