@@ -74,7 +74,7 @@ def test_list_json(capsys):
     assert main(["list", "suites", "--format", "json"]) == 0
     assert "default" in {s["suite"] for s in json.loads(capsys.readouterr().out)}
     assert main(["list", "tasks", "--suite", "default", "--format", "json"]) == 0
-    assert [t["task"] for t in json.loads(capsys.readouterr().out)] == ["BFCLToolRetrieval"]
+    assert [t["task"] for t in json.loads(capsys.readouterr().out)] == ["BFCLToolRetrieval", "SyntheticQuery2Query", "SyntheticQuery2Doc"]
 
 
 def test_console_script_entry_runs():

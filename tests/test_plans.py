@@ -61,12 +61,14 @@ def test_quantization_tradeoff_has_per_model_dims():
 
 def test_pplx_release_models_then_baselines():
     plan = load_plan(REPO / "evals" / "pplx-release.yaml")
-    names = [r["model"] for r in plan_runs(plan)]
+    runs = plan_runs(plan)
+    names = list(dict.fromkeys(r["model"] for r in runs))
     assert names[:4] == ["pplx-embed-v1-0.6b", "pplx-embed-v1-4b", "pplx-embed-context-v1-0.6b",
                          "pplx-embed-context-v1-4b"]
     assert set(names[4:]) == {"qwen3-embedding-0.6b", "qwen3-embedding-4b", "bge-m3", "multilingual-e5-small",
                               "minilm-l6", "bm25"}
     assert plan.precisions == ["fp32", "int8", "binary"]
+    assert {"synthetic-q2q", "synthetic-q2d", "mteb-multilingual-v2"} <= {r["suite"] for r in runs}
 
 
 def test_global_dims_and_defaults():

@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from embedbench.report import build_report, pareto_front
-from embedbench.report.figures import mrl_curves, precision_deltas, quality_vs_bytes, recall_curves, task_heatmap
+from embedbench.report import build_grid, build_report, pareto_front
+from embedbench.report.figures import (mrl_curves, precision_deltas, quality_vs_bytes, recall_curves, scale_curves,
+                                       task_heatmap)
 from embedbench.report.grid import Grid
 from embedbench.report.leaderboard import build_leaderboard
 from embedbench.report.reference import REPORTED
@@ -128,7 +129,10 @@ def test_build_report_writes_every_file(report: tuple[Path, Path, list[Path]]) -
             assert ET.parse(path).getroot().tag.endswith("svg")
     index = (out / "index.md").read_text()
     assert all(p.name in index for p in files if p.name != "index.md")
-    assert "skipped" not in index
+    # every figure is drawn except the scale curves (these results have no corpus sizes)
+    assert [line for line in index.splitlines() if "skipped" in line] == [
+        "- Main score vs corpus size: skipped (needs a model x precision evaluated at two or more corpus sizes "
+        "(--corpus-size))"]
 
 
 def test_figures_skipped_and_listed_when_data_is_missing(tmp_path: Path) -> None:
@@ -311,6 +315,28 @@ def test_multilingual_suite_task_is_the_mean_of_its_language_results(tmp_path: P
     row = pd.read_csv(tmp_path / "out" / "leaderboard.csv").iloc[0]
     task_mean = (scores[("M", "de")] + scores[("M", "en")]) / 2
     assert row[f"{suite}:mean"] == pytest.approx((task_mean + scores[("S", "en")]) / 2)
+
+
+def test_scale_curves_plot_score_against_corpus_size(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    expected = {}
+    for precision, size, level in itertools.product(("fp32", "binary"), (1000, 10000, 100000), (0.5,)):
+        result, per_query = make_result("m", precision, 64, "Q2D", level=level - 0.05 * len(str(size)))
+        result = result.model_copy(update={"variant": {"corpus_size": size}})
+        write_result(results, result, per_query)
+        expected[(precision, size)] = result.main_score
+    write_result(results, *make_result("m", "fp32", 64, "Other"))  # no corpus size: not in the figure
+    grid = build_grid(read_results(results), results)
+    fd = scale_curves(grid, tmp_path)
+    assert not fd.skipped and (tmp_path / "scale_curves.png").read_bytes().startswith(PNG_MAGIC)
+    (panel,) = fd.data.values()
+    for label, line in panel.items():
+        precision = label.split(" · ")[1]
+        assert line["sizes"] == [1000, 10000, 100000]
+        assert line["scores"] == [expected[(precision, s)] for s in line["sizes"]]
+    assert {label.split(" · ")[1] for label in panel} == {"fp32", "binary"}
+    one_size = build_grid([r for r in read_results(results) if r.variant.get("corpus_size") in (None, 1000)])
+    assert scale_curves(one_size, tmp_path / "none").skipped
 
 
 def test_markdown_escapes_cell_text(tmp_path: Path) -> None:

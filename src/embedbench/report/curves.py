@@ -1,4 +1,5 @@
-"""Line figures: Recall@k curves and MRL dimension curves (see figures.py for the conventions)."""
+"""Line figures: Recall@k curves, MRL dimension curves and corpus-size scale curves (see figures.py for
+the conventions)."""
 
 from __future__ import annotations
 
@@ -96,5 +97,49 @@ def mrl_curves(grid: Grid, out_dir: Path) -> FigureData:
         ax.set_title(fd.title)
         ax.grid(True, alpha=0.3)
         legend_outside(ax)
+        fd.files = save(fig, out_dir, fd.name)
+    return fd
+
+
+def scale_curves(grid: Grid, out_dir: Path) -> FigureData:
+    """Main score against corpus size (results whose variant has a corpus_size, e.g. the synthetic
+    suites run with --corpus-size 1e3,1e4,...): one panel per task, one line per model x precision
+    (x dim when a model ran at several)."""
+    fd = FigureData("scale_curves", "Main score vs corpus size")
+    points: dict[tuple, dict[tuple, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
+    names: dict[tuple, str] = {}
+    for row in grid.rows:
+        for task, result in row.cells.items():
+            size = result.variant.get("corpus_size")
+            if size is None:
+                continue
+            panel = (task.suite, task.task, task.split, task.language)
+            names[panel] = f"{grid.task_label(task)} ({result.main_score_name})"
+            points[panel][(result.model, result.revision, row.precision, row.dim)][int(size)] = result.main_score
+    panels = {p: {k: v for k, v in lines.items() if len(v) >= 2} for p, lines in points.items()}
+    panels = {p: lines for p, lines in panels.items() if lines}
+    if not panels:
+        fd.skipped = "needs a model x precision evaluated at two or more corpus sizes (--corpus-size)"
+        return fd
+    fd.data = {names[p]: {f"{m}@{r[:12]} · {prec} · {d}": {"sizes": sorted(v), "scores": [v[s] for s in sorted(v)]}
+                          for (m, r, prec, d), v in lines.items()} for p, lines in sorted(panels.items())}
+    with matplotlib.rc_context(STYLE):
+        fig = new_figure(10, 4.5 * len(panels))
+        for i, (panel, lines) in enumerate(sorted(panels.items())):
+            ax = fig.add_subplot(len(panels), 1, i + 1)
+            dims_per_model = defaultdict(set)
+            for m, _, _, d in lines:
+                dims_per_model[m].add(d)
+            plotted = {}
+            for (m, _, prec, d), v in lines.items():
+                label_model = m if len(dims_per_model[m]) == 1 else f"{m} · {d}d"
+                plotted[(label_model, prec)] = (sorted(v), [v[s] for s in sorted(v)])
+            _plot_lines(ax, plotted)
+            ax.set_xscale("log")
+            ax.set_xlabel("corpus size (documents, log scale)")
+            ax.set_ylabel("main score (0-1)")
+            ax.set_title(names[panel])
+            ax.grid(True, alpha=0.3)
+            legend_outside(ax)
         fd.files = save(fig, out_dir, fd.name)
     return fd

@@ -12,13 +12,13 @@ import matplotlib
 import numpy as np
 from matplotlib.ticker import FuncFormatter
 
-from embedbench.report.curves import mrl_curves, recall_curves
+from embedbench.report.curves import mrl_curves, recall_curves, scale_curves
 from embedbench.report.grid import Grid
 from embedbench.report.plotting import (MARKERS, STYLE, FigureData, legend_outside, model_colors, new_figure,
                                         precision_sorted, save, score_unit)
 from embedbench.report.tradeoff import comparable, pareto_front, tradeoff_rows
 
-__all__ = ["FigureData", "quality_vs_bytes", "task_heatmap", "precision_deltas", "recall_curves", "mrl_curves",
+__all__ = ["FigureData", "quality_vs_bytes", "task_heatmap", "precision_deltas", "recall_curves", "mrl_curves", "scale_curves",
            "write_figures"]
 
 
@@ -130,7 +130,7 @@ def precision_deltas(grid: Grid, out_dir: Path) -> FigureData:
     return fd
 
 
-FIGURES = (quality_vs_bytes, task_heatmap, precision_deltas, recall_curves, mrl_curves)
+FIGURES = (quality_vs_bytes, task_heatmap, precision_deltas, recall_curves, mrl_curves, scale_curves)
 
 
 def write_figures(grid: Grid, out_dir: Path) -> list[FigureData]:
