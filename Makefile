@@ -45,5 +45,9 @@ report: setup
 test: setup
 	$(VENV)/bin/python -m pytest -q
 
+# Benchmarks side by side (many minutes; never part of CI). BENCH_ARGS e.g. "--only search --repeats 5".
+bench: setup
+	$(VENV)/bin/python -m bench.run $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) build src/*.egg-info
