@@ -260,3 +260,20 @@ def test_peak_memory_stays_within_the_stated_bound():
     for kernel in KERNELS:
         growth = m[kernel]["after"] - m[kernel]["before"]
         assert growth <= bound + allowance, (kernel, growth, bound, m)
+
+
+@pytest.mark.parametrize("kernel", ["torch", "faiss"])
+def test_compact_docs_are_converted_per_block_like_a_full_conversion(kernel):
+    rng = np.random.default_rng(11)
+    q = rng.standard_normal((7, 24)).astype(np.float32)
+    half = rng.standard_normal((500, 24)).astype(np.float16)
+    codes = rng.integers(-128, 128, size=(500, 24), dtype=np.int8)
+    inv = (1.0 / np.linalg.norm(codes.astype(np.float32), axis=1)).astype(np.float32)
+    for docs, scale, full in ((half, None, half.astype(np.float32)),
+                              (codes, inv, codes.astype(np.float32) * inv[:, None])):
+        got_s, got_i = search_dense(q, docs, 10, block_size=64, kernel=kernel, doc_scale=scale)
+        ref_s, ref_i = search_dense(q, full, 10, block_size=64, kernel=kernel)
+        np.testing.assert_array_equal(got_i, ref_i)
+        np.testing.assert_allclose(got_s, ref_s, rtol=1e-6)
+    with pytest.raises(ValueError, match="doc_scale"):
+        search_dense(q, codes, 10, doc_scale=inv[:10])

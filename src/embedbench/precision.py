@@ -241,15 +241,14 @@ def search(enc: Encoded, k: int) -> tuple[np.ndarray, np.ndarray]:
         scores = (1.0 - 2.0 * dist.astype(np.float64) / enc.dim).astype(np.float32)
         return scores, idx
     if enc.kind in ("fp32", "fp16"):
-        return search_dense(
-            np.asarray(enc.queries, dtype=np.float32), np.asarray(enc.docs, dtype=np.float32), k
-        )
+        # fp16 documents stay float16 in memory; search_dense converts them block by block.
+        return search_dense(np.asarray(enc.queries, dtype=np.float32), enc.docs, k)
     if enc.kind == "int8":
-        # Cosine of the integer codes: codes -> float32 (exact), L2-normalize, inner
-        # product. float32 holds integers exactly up to 2^24, so an unnormalized code dot
-        # product (|a.b| <= 128^2 * d, i.e. <= 2^24 for d <= 1024) would be exact; after
-        # normalization the scores carry float32 rounding like fp32 scores do.
-        return search_dense(_unit(enc.queries, np.float32), _unit(enc.docs, np.float32), k)
+        # Cosine of the integer codes: the normalized query codes against the int8 document
+        # codes, each document block converted to float32 (exact for integers) and scaled by
+        # 1/||codes|| inside search_dense, so the index is never expanded as a whole. The
+        # scores carry float32 rounding like fp32 scores do.
+        return search_dense(_unit(enc.queries, np.float32), enc.docs, k, doc_scale=_inverse_norms(enc.docs))
     raise EmbedbenchError(f"unknown precision kind {enc.kind!r}; valid: {', '.join(KINDS)}")
 
 
@@ -312,6 +311,16 @@ def _check_finite(x: np.ndarray, what: str) -> None:
                 f"{what} embeddings contain NaN or inf values (first at row {bad}); "
                 "the model produced invalid vectors"
             )
+
+
+def _inverse_norms(x: np.ndarray) -> np.ndarray:
+    """1/||row|| in float32 (zero rows get 1), computed in chunks."""
+    out = np.empty(x.shape[0], dtype=np.float32)
+    for r0 in range(0, x.shape[0], _CHUNK):
+        norms = np.linalg.norm(np.asarray(x[r0 : r0 + _CHUNK], dtype=np.float32), axis=1)
+        norms[norms == 0] = 1.0
+        out[r0 : r0 + _CHUNK] = 1.0 / norms
+    return out
 
 
 def _unit(x: np.ndarray, dtype: type) -> np.ndarray:

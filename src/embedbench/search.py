@@ -93,8 +93,14 @@ def search_dense(
     block_size: int | None = None,
     *,
     kernel: str | None = None,
+    doc_scale: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Inner-product top-k of float32 queries (nq, d) against docs (n, d).
+
+    ``docs`` may also be stored float16 or int8 (fp16 / int8 precisions): each block is
+    converted to float32 into one reused buffer (at most ~SCORE_BLOCK_BYTES), and scaled
+    row by row by ``doc_scale`` (n,) when given (e.g. 1/||codes|| for the cosine of int8
+    codes), so a compact index is never expanded to float32 as a whole.
 
     Returns ``(scores float32 (nq, k'), indices int64 (nq, k'))`` with ``k' = min(k, n)``;
     each row sorted by score descending, equal scores by index ascending (see the module
@@ -124,6 +130,12 @@ def search_dense(
     q_np, x_np = _check_dense(queries, docs, k)
     nq, _ = q_np.shape
     n, d = x_np.shape
+    scale = None
+    if doc_scale is not None:
+        scale = np.ascontiguousarray(doc_scale, dtype=np.float32).reshape(-1, 1)
+        if scale.shape[0] != n:
+            raise ValueError(f"doc_scale has {scale.shape[0]} rows, docs have {n}")
+    convert = x_np.dtype != np.float32 or scale is not None
     kk = min(int(k), n)
     kern = kernel if kernel is not None else choose_dense_kernel(nq, n, d, kk)
     if kern not in ("torch", "faiss"):
@@ -131,6 +143,9 @@ def search_dense(
     b = int(block_size) if block_size is not None else default_block_size(nq)
     if b <= 0:
         raise ValueError(f"block_size must be positive, got {block_size}")
+    if convert and block_size is None:
+        b = min(b, max(MIN_BLOCK, SCORE_BLOCK_BYTES // (4 * d)))
+    xbuf = np.empty((min(b, n), d), dtype=np.float32) if convert else None
 
     out_s = np.empty((nq, kk), dtype=np.float32)
     out_i = np.empty((nq, kk), dtype=np.int64)
@@ -139,7 +154,7 @@ def search_dense(
 
     qb = min(nq, QUERY_BLOCK)
     with torch.inference_mode():
-        xt = torch.from_numpy(x_np)
+        xt = None if convert else torch.from_numpy(x_np)
         qt_all = torch.from_numpy(q_np)
         # One reusable score buffer (torch kernel): the last, shorter block views a prefix.
         buf = None
@@ -154,10 +169,18 @@ def search_dense(
             run: tuple[torch.Tensor, torch.Tensor] | None = None
             for j0 in range(0, n, b):
                 j1 = min(n, j0 + b)
-                if kern == "torch":
-                    s, i = _block_topk_torch(qpad, q1 - q0, xt[j0:j1], kk, buf)
+                if xbuf is None:
+                    xb_np, xb = x_np[j0:j1], xt[j0:j1]
                 else:
-                    s, i = _block_topk_faiss(q_np[q0:q1], x_np[j0:j1], qt, xt[j0:j1], kk)
+                    xb_np = xbuf[: j1 - j0]
+                    np.copyto(xb_np, x_np[j0:j1], casting="unsafe")
+                    if scale is not None:
+                        xb_np *= scale[j0:j1]
+                    xb = torch.from_numpy(xb_np)
+                if kern == "torch":
+                    s, i = _block_topk_torch(qpad, q1 - q0, xb, kk, buf)
+                else:
+                    s, i = _block_topk_faiss(q_np[q0:q1], xb_np, qt, xb, kk)
                 if j0:
                     i += j0
                 run = (s, i) if run is None else _merge(run, (s, i), kk)
@@ -224,9 +247,10 @@ def _check_dense(queries: np.ndarray, docs: np.ndarray, k: int) -> tuple[np.ndar
         raise ValueError(f"k must be positive, got {k}")
     if q.shape[1] != x.shape[1]:
         raise ValueError(f"dimension mismatch: queries have {q.shape[1]}, docs {x.shape[1]}")
+    stored = x.dtype if x.dtype in (np.float16, np.int8) else np.float32  # converted per block
     return (
         np.ascontiguousarray(q, dtype=np.float32),
-        np.ascontiguousarray(x, dtype=np.float32),
+        np.ascontiguousarray(x, dtype=stored),
     )
 
 
