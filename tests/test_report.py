@@ -339,6 +339,26 @@ def test_scale_curves_plot_score_against_corpus_size(tmp_path: Path) -> None:
     assert scale_curves(one_size, tmp_path / "none").skipped
 
 
+def test_corpus_size_is_part_of_the_task_not_of_the_model_row(tmp_path: Path) -> None:
+    suite = tmp_path / "mixed.yaml"
+    suite.write_text("name: mixed\ntasks:\n"
+                     "  - {name: A, loader: beir, path: a}\n"
+                     "  - {name: S, loader: synthetic-q2d, options: {corpus_size: 1000}}\n")
+    results = tmp_path / "results"
+    scores = {}
+    for task, size, level in (("A", None, 0.3), ("S", 1000, 0.8), ("S", 5000, 0.6)):
+        result, per_query = make_result("m", "fp32", 64, task, suite=str(suite), level=level)
+        if size:
+            result = result.model_copy(update={"variant": {"corpus_size": size}})
+        write_result(results, result, per_query)
+        scores[(task, size)] = result.main_score
+    grid = build_grid(read_results(results), results)
+    (row,) = grid.rows
+    assert len(row.cells) == 3
+    mean, why = grid.suite_mean(row, str(suite))
+    assert why == "" and mean == pytest.approx((scores[("A", None)] + scores[("S", 1000)]) / 2)
+
+
 def test_markdown_escapes_cell_text(tmp_path: Path) -> None:
     results = tmp_path / "results"
     write_result(results, *make_result("org|model<b>", "fp32", 64, "T1"))

@@ -45,7 +45,7 @@ class SuiteInfo:
         splits = self.splits.get(task, (task.split,))
         multi = task.language in MULTILINGUAL
         return sorted(c for c in cells if c == task or (
-            c.suite == task.suite and c.task == task.task and c.split in splits and multi))
+            c.suite == task.suite and c.task == task.task and c.split in splits and c.size == task.size and multi))
 
     @property
     def type_names(self) -> list[str]:
@@ -59,7 +59,8 @@ def _suite_info(name: str, observed: list[TaskKey]) -> SuiteInfo:
         suite = load_suite(name)
     except (EmbedbenchError, OSError, ValueError, ImportError):
         return SuiteInfo(name, observed, {t: "all" for t in observed}, from_yaml=False)
-    keys = [TaskKey(name, t.name, t.split, t.language) for t in suite.tasks]
+    keys = [TaskKey(name, t.name, t.split, t.language, int(float(t.options.get("corpus_size", 0))))
+            for t in suite.tasks]
     splits = {k: tuple(t.options.get("eval_splits") or [t.split]) for k, t in zip(keys, suite.tasks)}
     return SuiteInfo(name, keys, {k: t.type for k, t in zip(keys, suite.tasks)}, from_yaml=True,
                      splits=splits)
@@ -131,6 +132,8 @@ def _task_labels(tasks: list[TaskKey]) -> dict[TaskKey, str]:
                 labels[t] = name
             elif len({g.suite for g in group}) == len(group):
                 labels[t] = f"{t.suite}/{name}"
-            else:
+            elif len({(g.suite, g.split, g.language) for g in group}) == len(group):
                 labels[t] = f"{t.suite}/{name} ({t.language}, {t.split})"
+            else:
+                labels[t] = f"{t.suite}/{name} ({t.language}, {t.split}, n={t.size:,})"
     return labels

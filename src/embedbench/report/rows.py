@@ -13,12 +13,18 @@ PRECISION_ORDER = {"fp32": 0, "fp16": 1, "binary+fp32": 2, "binary+int8": 3, "in
                    "binary": 6, "binary:posthoc": 7}
 
 
+# Variant keys that describe the task's data rather than the model (a synthetic suite's corpus
+# size): they go into the TaskKey, so a row (one model variant) holds every size as its own cell.
+TASK_VARIANT_KEYS = ("corpus_size",)
+
+
 @dataclass(frozen=True, order=True)
 class TaskKey:
     suite: str
     task: str
     split: str
     language: str
+    size: int = 0  # the corpus_size of a sized (synthetic) task; 0 for every other task
 
 
 @dataclass(frozen=True, order=True)
@@ -69,7 +75,13 @@ def pages_per_gb(result: Result) -> int | None:
 
 
 def task_key(result: Result) -> TaskKey:
-    return TaskKey(result.suite, result.task, result.split, result.language)
+    return TaskKey(result.suite, result.task, result.split, result.language,
+                   int(result.variant.get("corpus_size", 0)))
+
+
+def model_variant(result: Result) -> str:
+    """The result's variant label without the task-data keys (TASK_VARIANT_KEYS)."""
+    return ",".join(f"{k}={v}" for k, v in sorted(result.variant.items()) if k not in TASK_VARIANT_KEYS)
 
 
 def _newest(a: Result, b: Result) -> Result:
@@ -88,7 +100,7 @@ def build_rows(results: Sequence[Result]) -> list[Row]:
     rows: dict[tuple, Row] = {}
     for r in results:
         tk, ck = task_key(r), _cell_key(r)
-        key = ModelKey(r.model, r.revision, r.variant_label(), rank[ck][r.provenance.dataset_hash])
+        key = ModelKey(r.model, r.revision, model_variant(r), rank[ck][r.provenance.dataset_hash])
         row = rows.setdefault((key, r.precision, r.dim), Row(key, r.precision, r.dim))
         row.cells[tk] = _newest(row.cells[tk], r) if tk in row.cells else r
     revisions = defaultdict(set)
@@ -116,7 +128,7 @@ def build_rows(results: Sequence[Result]) -> list[Row]:
 
 
 def _cell_key(r: Result) -> tuple:
-    return (r.model, r.revision, r.variant_label(), r.precision, r.dim, task_key(r))
+    return (r.model, r.revision, model_variant(r), r.precision, r.dim, task_key(r))
 
 
 def model_label(key: ModelKey, multi_revision: bool = True) -> str:
