@@ -91,8 +91,8 @@ class Result(BaseModel):
     def identity_hash(self) -> str:
         return hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:16]
 
-    def variant_label(self) -> str:
-        return ",".join(f"{k}={v}" for k, v in sorted(self.variant.items()))
+    def variant_label(self, exclude: tuple[str, ...] = ()) -> str:
+        return ",".join(f"{k}={v}" for k, v in sorted(self.variant.items()) if k not in exclude)
 
     def record(self) -> dict[str, object]:
         """The flat record `embedbench results --format json` prints."""

@@ -81,7 +81,7 @@ def task_key(result: Result) -> TaskKey:
 
 def model_variant(result: Result) -> str:
     """The result's variant label without the task-data keys (TASK_VARIANT_KEYS)."""
-    return ",".join(f"{k}={v}" for k, v in sorted(result.variant.items()) if k not in TASK_VARIANT_KEYS)
+    return result.variant_label(exclude=TASK_VARIANT_KEYS)
 
 
 def _newest(a: Result, b: Result) -> Result:
