@@ -343,10 +343,11 @@ def test_corpus_size_is_part_of_the_task_not_of_the_model_row(tmp_path: Path) ->
     suite = tmp_path / "mixed.yaml"
     suite.write_text("name: mixed\ntasks:\n"
                      "  - {name: A, loader: beir, path: a}\n"
-                     "  - {name: S, loader: synthetic-q2d, options: {corpus_size: 1000}}\n")
+                     "  - {name: S, loader: synthetic-q2d, options: {corpus_size: 1000}}\n"
+                     "  - {name: D, loader: synthetic-q2q}\n")  # the loader's default size, 50,000
     results = tmp_path / "results"
     scores = {}
-    for task, size, level in (("A", None, 0.3), ("S", 1000, 0.8), ("S", 5000, 0.6)):
+    for task, size, level in (("A", None, 0.3), ("S", 1000, 0.8), ("S", 5000, 0.6), ("D", 50_000, 0.5)):
         result, per_query = make_result("m", "fp32", 64, task, suite=str(suite), level=level)
         if size:
             result = result.model_copy(update={"variant": {"corpus_size": size}})
@@ -354,9 +355,9 @@ def test_corpus_size_is_part_of_the_task_not_of_the_model_row(tmp_path: Path) ->
         scores[(task, size)] = result.main_score
     grid = build_grid(read_results(results), results)
     (row,) = grid.rows
-    assert len(row.cells) == 3
+    assert len(row.cells) == 4
     mean, why = grid.suite_mean(row, str(suite))
-    assert why == "" and mean == pytest.approx((scores[("A", None)] + scores[("S", 1000)]) / 2)
+    assert why == "" and mean == pytest.approx((scores[("A", None)] + scores[("S", 1000)] + scores[("D", 50_000)]) / 3)
 
 
 def test_markdown_escapes_cell_text(tmp_path: Path) -> None:

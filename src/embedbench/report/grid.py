@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from embedbench.errors import EmbedbenchError
+from embedbench.suites import TaskSpec
 from embedbench.report.rows import PRECISION_ORDER, ModelKey, Row, TaskKey, build_rows, pages_per_gb, task_key
 from embedbench.report.stats import bootstrap_ci
 from embedbench.results import Result, read_per_query
@@ -59,11 +60,19 @@ def _suite_info(name: str, observed: list[TaskKey]) -> SuiteInfo:
         suite = load_suite(name)
     except (EmbedbenchError, OSError, ValueError, ImportError):
         return SuiteInfo(name, observed, {t: "all" for t in observed}, from_yaml=False)
-    keys = [TaskKey(name, t.name, t.split, t.language, int(float(t.options.get("corpus_size", 0))))
-            for t in suite.tasks]
+    keys = [TaskKey(name, t.name, t.split, t.language, _default_size(t)) for t in suite.tasks]
     splits = {k: tuple(t.options.get("eval_splits") or [t.split]) for k, t in zip(keys, suite.tasks)}
     return SuiteInfo(name, keys, {k: t.type for k, t in zip(keys, suite.tasks)}, from_yaml=True,
                      splits=splits)
+
+
+def _default_size(task: TaskSpec) -> int:
+    """The corpus size a sized (synthetic) suite task runs at, as its loader resolves it; 0 otherwise."""
+    if not task.loader.startswith("synthetic-"):
+        return 0
+    from embedbench.synthetic.tasks import default_corpus_size
+
+    return default_corpus_size(task)
 
 
 class Grid:

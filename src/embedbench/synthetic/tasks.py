@@ -57,6 +57,11 @@ def parse_options(spec: "TaskSpec", suite: str, corpus_size: int | None) -> tupl
     return cfg, _int(size, f"task {spec.name!r}: corpus_size", 1), by_language
 
 
+def default_corpus_size(spec: "TaskSpec") -> int:
+    """The corpus size a synthetic task runs at without --corpus-size: its option, else the loader's default."""
+    return parse_options(spec, spec.loader.removeprefix("synthetic-"), None)[1]
+
+
 def _subsets(spec: "TaskSpec", data: RetrievalData, cfg: Config, size: int, by_language: bool) -> list[TaskData]:
     variant: dict[str, str | int | float] = {"corpus_size": size}
     if not by_language:
