@@ -5,17 +5,23 @@ Layout under ``root``::
     embeddings/<namespace>/key.json              settings + role, human-readable
     embeddings/<namespace>/<uuid>.npy            float32 (m, d): one persisted chunk
     embeddings/<namespace>/<uuid>.keys.json      {"format", "dim", "n", "keys": [m text hashes]}
+    embeddings/<namespace>/.lock                 held (flock) by the run encoding into the namespace
 
 ``<namespace>`` is ``sha256(json.dumps({"settings": ..., "role": ...}, sort_keys=True))[:24]``.
 A text's key is the first 32 hex digits of the sha256 of its UTF-8 bytes.
 
-Every file is written under a temporary name in the same directory and
-``os.replace``d into place, the ``.npy`` first and the ``.keys.json`` last, so
-a chunk becomes visible only once complete. A killed run leaves at worst an
-orphan ``.npy`` or a ``*.tmp`` file, which readers ignore; the next run
-re-encodes only what no complete chunk holds. Chunk names are uuid4s, so runs
-sharing a cache never collide; two runs encoding the same texts at once just
-write duplicate chunks, and readers keep the first chunk they indexed.
+Every file is written through ``embedbench.atomic`` (temp name, fsync, ``os.replace``), the
+``.npy`` first and the ``.keys.json`` last, so a chunk becomes visible only once complete. A killed
+run leaves at worst an orphan ``.npy`` or a ``.tmp-*`` file, which readers ignore; the next run
+re-encodes only what no complete chunk holds.
+
+A run encodes only while holding ``fcntl.flock`` on ``<namespace>/.lock`` (take the lock, refresh
+the index, encode what is still missing, release), so two runs sharing a cache encode each text
+once: the one that waited finds the other's chunks and encodes nothing they hold. Other code (a
+cache prune) must not remove a namespace while ``namespace_locked(path)`` is True, and should hold
+``namespace_lock(path)`` itself while removing it. Duplicate chunks (from older versions, or a
+namespace written without the lock) are harmless: every reader prefers, for each text, the chunk
+with the smallest (mtime of its keys file, chunk id), so all processes score the same vector.
 """
 
 from __future__ import annotations
@@ -27,20 +33,24 @@ import re
 import sys
 import uuid
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from embedbench.atomic import atomic_write, atomic_write_text, exclusive_lock, is_locked
 from embedbench.errors import ModelError
 
-__all__ = ["EmbeddingCache", "default_cache_dir", "namespace_id", "text_key"]
+__all__ = ["EmbeddingCache", "default_cache_dir", "namespace_id", "namespace_lock", "namespace_locked",
+           "text_key"]
 
 _FORMAT = 1
 _KEYS_SUFFIX = ".keys.json"
 _CHUNK_KEYS_RE = re.compile(r"^([0-9a-f]{32})\.keys\.json$")
+LOCK_NAME = ".lock"
 
 
 def default_cache_dir() -> Path:
@@ -62,6 +72,22 @@ def namespace_id(settings: dict, role: str) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:24]
 
 
+@contextmanager
+def namespace_lock(path: Path | str, *, wait: bool = True) -> Iterator[bool]:
+    """Hold the lock of the namespace folder ``path`` (created if absent); yields True while held.
+
+    With ``wait=False`` yields False at once when a run is encoding into the namespace. The lock
+    dies with its process, so a killed run never leaves the namespace locked.
+    """
+    with exclusive_lock(Path(path) / LOCK_NAME, wait=wait) as held:
+        yield held
+
+
+def namespace_locked(path: Path | str) -> bool:
+    """Whether a run is encoding into the namespace folder ``path`` right now."""
+    return is_locked(Path(path) / LOCK_NAME)
+
+
 def text_key(text: str) -> str:
     """32 hex digits of the sha256 of the text's UTF-8 bytes (lone surrogates kept as-is)."""
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
@@ -73,8 +99,10 @@ class _Namespace:
 
     path: Path
     dim: int | None = None
-    # text key -> (chunk id, row in that chunk); the first chunk indexed wins.
+    # text key -> (chunk id, row in that chunk), from the preferred chunk holding the text.
     index: dict[str, tuple[str, int]] = field(default_factory=dict)
+    # chunk id -> (mtime_ns of its keys file, chunk id): the smallest wins, in every process.
+    rank: dict[str, tuple[int, str]] = field(default_factory=dict)
     # chunk ids already looked at (loaded or rejected), so a refresh reads only new ones.
     seen: set[str] = field(default_factory=set)
     key_written: bool = False
@@ -150,9 +178,12 @@ class EmbeddingCache:
         encoded = 0
         for _attempt in range(3):
             self._refresh(ns)
-            pending = [k for k in unique if k not in ns.index]
-            encoded += self._encode_missing(ns, settings, role, label, pending, first_text,
-                                            encode, chunk_size, progress)
+            if any(k not in ns.index for k in unique):
+                with self._locked(ns):
+                    self._refresh(ns)  # what a run holding the lock before us wrote
+                    pending = [k for k in unique if k not in ns.index]
+                    encoded += self._encode_missing(ns, settings, role, label, pending, first_text,
+                                                    encode, chunk_size, progress)
             try:
                 out = self._gather(ns, unique, keys)
             except _StaleChunks:
@@ -164,6 +195,17 @@ class EmbeddingCache:
         raise ModelError(f"embedding cache {ns.path} keeps losing chunks while being read")
 
     # ---------------------------------------------------------------- encoding
+
+    @contextmanager
+    def _locked(self, ns: _Namespace) -> Iterator[None]:
+        """The namespace lock; says once on stderr when another run holds it (we then wait)."""
+        with namespace_lock(ns.path, wait=False) as held:
+            if held:
+                yield
+                return
+        print(f"embedbench: waiting for another run encoding into {ns.path}", file=sys.stderr)
+        with namespace_lock(ns.path):
+            yield
 
     def _encode_missing(self, ns: _Namespace, settings: dict, role: str, label: str,
                         pending: list[str], first_text: dict[str, str],
@@ -222,26 +264,23 @@ class EmbeddingCache:
 
     def _persist(self, ns: _Namespace, settings: dict, role: str, chunk: list[str],
                  vectors: np.ndarray) -> None:
-        ns.path.mkdir(parents=True, exist_ok=True)
         if not ns.key_written:
             key_path = ns.path / "key.json"
             if not key_path.exists():
-                body = json.dumps({"format": _FORMAT, "settings": settings, "role": role},
-                                  sort_keys=True, indent=2)
-                _atomic_write(key_path, lambda f: f.write(body.encode("utf-8")))
+                atomic_write_text(key_path, json.dumps({"format": _FORMAT, "settings": settings, "role": role},
+                                                       sort_keys=True, indent=2))
             ns.key_written = True
         chunk_id = uuid.uuid4().hex
         dim = int(vectors.shape[1])
         keys_body = json.dumps({"format": _FORMAT, "dim": dim, "n": len(chunk), "keys": chunk})
         # Data first, keys last: the keys file is what makes the chunk visible.
-        _atomic_write(ns.path / f"{chunk_id}.npy", lambda f: np.save(f, vectors))
-        _atomic_write(ns.path / f"{chunk_id}{_KEYS_SUFFIX}",
-                      lambda f: f.write(keys_body.encode("utf-8")))
+        atomic_write(ns.path / f"{chunk_id}.npy", lambda f: np.save(f, vectors))
+        keys_path = atomic_write_text(ns.path / f"{chunk_id}{_KEYS_SUFFIX}", keys_body)
         ns.seen.add(chunk_id)
         if ns.dim is None:
             ns.dim = dim
-        for row, k in enumerate(chunk):
-            ns.index.setdefault(k, (chunk_id, row))
+        # Ranked by the same stat every reader sees, not "my own chunk first".
+        _index_chunk(ns, chunk_id, keys_path.stat().st_mtime_ns, chunk)
 
     # ----------------------------------------------------------------- reading
 
@@ -268,8 +307,7 @@ class EmbeddingCache:
             except FileNotFoundError:
                 continue
             new.append((mtime, m.group(1)))
-        # Oldest first, so "the first chunk wins" is the same in every reader.
-        for _mtime, chunk_id in sorted(new):
+        for mtime, chunk_id in sorted(new):
             ns.seen.add(chunk_id)
             loaded = self._load_chunk(ns, chunk_id)
             if loaded is None:
@@ -277,8 +315,7 @@ class EmbeddingCache:
             dim, chunk_keys = loaded
             if ns.dim is None:
                 ns.dim = dim
-            for row, k in enumerate(chunk_keys):
-                ns.index.setdefault(k, (chunk_id, row))
+            _index_chunk(ns, chunk_id, mtime, chunk_keys)
 
     @staticmethod
     def _load_chunk(ns: _Namespace, chunk_id: str) -> tuple[int, list[str]] | None:
@@ -338,26 +375,22 @@ class _StaleChunks(Exception):
     pass
 
 
+def _index_chunk(ns: _Namespace, chunk_id: str, mtime_ns: int, chunk_keys: list[str]) -> None:
+    """Point each key at this chunk unless a preferred one (smaller (mtime_ns, chunk id)) holds it.
+
+    The order does not depend on which chunks a process saw first or wrote itself, so every
+    reader scores the same duplicate.
+    """
+    rank = ns.rank[chunk_id] = (mtime_ns, chunk_id)
+    for row, k in enumerate(chunk_keys):
+        held = ns.index.get(k)
+        if held is None or rank < ns.rank[held[0]]:
+            ns.index[k] = (chunk_id, row)
+
+
 def _model_label(settings: dict, ns_id: str) -> str:
     for name in ("fingerprint", "name", "model"):
         value = settings.get(name) if isinstance(settings, dict) else None
         if value:
             return str(value)
     return f"<cache namespace {ns_id}>"
-
-
-def _atomic_write(path: Path, write: Callable[[object], object]) -> None:
-    """Write via a temp file in the same directory, fsync, then os.replace into ``path``."""
-    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            tmp.unlink()
-        except FileNotFoundError:
-            pass
-        raise

@@ -1,26 +1,40 @@
-"""Typed, versioned results: one JSON per result identity plus a per-query file beside it.
+"""Typed, versioned results: one JSON summary per result identity plus a per-query file beside it.
 
 A result's identity is (model, revision, suite, task, split, language, precision, dim, variant);
-re-running an identity replaces its files. Writes are atomic (temp file + rename), so a reader
-never sees half a result.
+re-running an identity replaces its files. Layout (schema 2)::
+
+    <results>/<model>/<task>/<identity hash>.json                         the summary
+    <results>/<model>/<task>/<identity hash>.<content hash>.queries.json.gz  its per-query scores (gzip JSON)
+
+The per-query file is named after its own content and written first; the summary, which names it
+(``per_query_file``), is written last. Both go through ``embedbench.atomic``, so a reader, or a run
+killed between the two writes, always finds a summary together with the per-query file it was
+written with. Schema-1 files (per-query file ``<identity hash>.queries.json``) are still read.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
+import logging
 import os
 import re
-import tempfile
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from embedbench.atomic import atomic_write_bytes, atomic_write_text, exclusive_lock
 from embedbench.errors import EmbedbenchError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_SCHEMA_VERSIONS = (1, 2)
 PER_QUERY_SUFFIX = ".queries.json"
+GZIP_SUFFIX = ".gz"
+
+log = logging.getLogger(__name__)
 
 
 class Provenance(BaseModel):
@@ -44,6 +58,7 @@ class Provenance(BaseModel):
     texts_encoded: int = Field(description="texts encoded by this run (0 when all came from the cache)")
     texts_cached: int = Field(description="texts read from the embedding cache")
     float_note: str = Field("", description="which float vector the fp32 result scores, and why")
+    prompts: dict[str, str] = Field(default_factory=dict, description="query / document prompts the model was given")
     created_at: str
 
 
@@ -64,8 +79,8 @@ class Result(BaseModel):
     dim: int
     variant: dict[str, str | int | float] = Field(default_factory=dict)
     main_score_name: str
-    main_score: float
-    metrics: dict[str, float]
+    main_score: float | None = Field(description="None: not measured (past a two-stage rescoring depth)")
+    metrics: dict[str, float | None] = Field(description="None (JSON null): not computed, e.g. past a rescoring depth")
     n_queries: int
     n_docs: int
     bytes_per_vector: int = Field(description="index storage per vector (both stages for two-stage specs)")
@@ -74,6 +89,22 @@ class Result(BaseModel):
     search_seconds: float
     docs_per_second: float | None
     provenance: Provenance
+    per_query_file: str | None = Field(None, description="the per-query file beside the summary (schema 2)")
+
+    @field_validator("schema_version")
+    @classmethod
+    def _known_version(cls, v: int) -> int:
+        if v not in READABLE_SCHEMA_VERSIONS:
+            raise ValueError(f"schema version {v} is not one this embedbench reads {READABLE_SCHEMA_VERSIONS}")
+        return v
+
+    @field_validator("per_query_file")
+    @classmethod
+    def _plain_name(cls, v: str | None) -> str | None:
+        # A name beside the summary, never a path that could point elsewhere.
+        if v is not None and (not v.removesuffix(GZIP_SUFFIX).endswith(PER_QUERY_SUFFIX) or Path(v).name != v or v.startswith(".")):
+            raise ValueError(f"per_query_file must be a plain *{PER_QUERY_SUFFIX} name, got {v!r}")
+        return v
 
     def identity(self) -> dict[str, object]:
         return {
@@ -110,46 +141,133 @@ def result_path(results_dir: Path, result: Result) -> Path:
     return results_dir / _slug(result.model) / _slug(result.task) / f"{result.identity_hash()}.json"
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def per_query_path(summary_path: Path, result: Result) -> Path:
+    """The per-query file that belongs to the summary at ``summary_path``."""
+    if result.per_query_file is not None:
+        return summary_path.with_name(result.per_query_file)
+    return summary_path.with_name(summary_path.stem + PER_QUERY_SUFFIX)  # schema 1
 
 
-def write_result(results_dir: Path, result: Result, per_query: dict[str, dict[str, float]]) -> Path:
-    """Write the per-query file, then the summary (the summary's presence marks a complete result)."""
+def check_results_dir(path: Path) -> None:
+    """Refuse a results folder that is a file, or that cannot be created or written, before anything runs.
+
+    Creates nothing, so bad input still leaves the disk untouched.
+    """
+    path = Path(path)
+    if path.exists():
+        if not path.is_dir():
+            raise EmbedbenchError(f"--results-dir {path} is a file, not a folder")
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise EmbedbenchError(f"--results-dir {path} is not writable")
+        return
+    parent = next(p for p in path.absolute().parents if p.exists())
+    if not parent.is_dir():
+        raise EmbedbenchError(f"--results-dir {path} cannot be created: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise EmbedbenchError(f"--results-dir {path} cannot be created: {parent} is not writable")
+
+
+def write_result(results_dir: Path, result: Result, per_query: dict[str, dict[str, float | None]]) -> Path:
+    """Write the per-query file, then the summary naming it, then drop the identity's older per-query files.
+
+    A lock on the task folder keeps two runs writing the same identity from removing each other's
+    per-query file between their two writes. Where the file system refuses to lock a folder (NFS),
+    older per-query files are left in place: unreferenced, they are only clutter.
+    """
     path = result_path(results_dir, result)
-    _atomic_write(path.with_name(path.stem + PER_QUERY_SUFFIX), json.dumps(per_query, sort_keys=True))
-    _atomic_write(path, result.model_dump_json(indent=2))
+    body = json.dumps(per_query, sort_keys=True).encode()
+    name = f"{path.stem}.{hashlib.sha256(body).hexdigest()[:12]}{PER_QUERY_SUFFIX}{GZIP_SUFFIX}"
+    summary = result.model_copy(update={"per_query_file": name, "schema_version": SCHEMA_VERSION})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as stack:
+        try:
+            locked = stack.enter_context(exclusive_lock(path.parent))
+        except OSError:
+            locked = False
+        # gzip: a 2,500-query task's 35 metrics are 2.7 MB as JSON, 0.4 MB compressed (baselines are committed).
+        atomic_write_bytes(path.with_name(name), gzip.compress(body, mtime=0))
+        atomic_write_text(path, summary.model_dump_json(indent=2))
+        for old in path.parent.glob(f"{path.stem}*{PER_QUERY_SUFFIX}*") if locked else ():
+            if old.name != name and _per_query_of(old.name, path.stem):
+                old.unlink(missing_ok=True)
     return path
 
 
-def read_results(results_dir: Path) -> list[Result]:
-    """Every result under `results_dir`, sorted by identity; a malformed file is an error naming it."""
-    if not results_dir.is_dir():
-        raise EmbedbenchError(f"results folder {results_dir} does not exist")
-    results = []
-    for path in sorted(results_dir.rglob("*.json")):
-        if path.name.endswith(PER_QUERY_SUFFIX) or path.name.startswith(".tmp-"):
-            continue
+def _per_query_of(name: str, stem: str) -> bool:
+    """Whether ``name`` is a per-query file of identity ``stem`` (schema 1 or 2)."""
+    middle = name[len(stem):].removesuffix(GZIP_SUFFIX).removesuffix(PER_QUERY_SUFFIX)
+    return middle == "" or re.fullmatch(r"\.[0-9a-f]{12}", middle) is not None
+
+
+def _is_summary(path: Path) -> bool:
+    return not path.name.endswith(PER_QUERY_SUFFIX) and not path.name.startswith(".")
+
+
+def load_per_query_file(path: Path) -> dict[str, dict[str, float | None]]:
+    """A per-query file's scores ({metric: {query id: value}}), gzip-compressed (schema 2) or plain (schema 1)."""
+    data = path.read_bytes()
+    return json.loads(gzip.decompress(data) if path.name.endswith(GZIP_SUFFIX) else data)
+
+
+def scan_results(root: Path) -> list[tuple[Path, Result]]:
+    """Every result summary under ``root`` with its path, sorted by identity.
+
+    A file that cannot be read or is not a result is skipped with one warning line naming it.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        what = "is a file, not a folder" if root.exists() else "does not exist"
+        raise EmbedbenchError(f"results folder {root} {what}")
+    found = []
+    for path in sorted(p for p in root.rglob("*.json") if _is_summary(p)):
         try:
-            results.append(Result.model_validate_json(path.read_text(encoding="utf-8")))
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise EmbedbenchError(f"{path}: not an embedbench result ({where}: {first['msg']})") from None
-    return sorted(results, key=lambda r: json.dumps(r.identity(), sort_keys=True))
+            found.append((path, Result.model_validate_json(path.read_bytes())))
+        except (ValidationError, OSError) as exc:
+            log.warning("embedbench: warning: skipping %s: %s", path, _why(exc))
+    return sorted(found, key=lambda item: (json.dumps(item[1].identity(), sort_keys=True), str(item[0])))
 
 
-def read_per_query(results_dir: Path, result: Result) -> dict[str, dict[str, float]]:
+def _why(exc: Exception) -> str:
+    """One line saying why a summary file could not be used."""
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        return f"not an embedbench result ({where + ': ' if where else ''}{first['msg']})"
+    return f"cannot read it ({getattr(exc, 'strerror', None) or exc})"
+
+
+def read_results(results_dir: Path) -> list[Result]:
+    """Every result under ``results_dir``, sorted by identity (unreadable files skipped with a warning)."""
+    return [result for _path, result in scan_results(results_dir)]
+
+
+def read_per_query(results_dir: Path, result: Result) -> dict[str, dict[str, float | None]]:
+    """The per-query scores stored for ``result``'s identity under ``results_dir``.
+
+    The file is the one ``result`` names or, for a result as evaluate() returned it (which does not
+    know the name) or one rewritten since it was read, the one the stored summary names now.
+    """
     path = result_path(results_dir, result)
-    per_query = path.with_name(path.stem + PER_QUERY_SUFFIX)
-    if not per_query.exists():
-        raise EmbedbenchError(f"{per_query}: per-query scores are missing")
-    return json.loads(per_query.read_text(encoding="utf-8"))
+    named: Result | None = result if result.per_query_file is not None else None
+    missing: set[Path] = set()
+    for _attempt in range(5):  # each retry follows a rewrite that removed the file we were about to read
+        per_query = per_query_path(path, named or _stored_summary(path) or result)
+        try:
+            return load_per_query_file(per_query)
+        except FileNotFoundError:
+            if per_query in missing:
+                break
+            missing.add(per_query)
+            named = None
+        except (OSError, ValueError) as exc:
+            raise EmbedbenchError(f"{per_query}: per-query scores are unreadable ({exc})") from None
+    raise EmbedbenchError(f"{per_query}: per-query scores are missing")
+
+
+def _stored_summary(path: Path) -> Result | None:
+    try:
+        return Result.model_validate_json(path.read_bytes())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValidationError) as exc:
+        raise EmbedbenchError(f"{path}: {_why(exc)}") from None

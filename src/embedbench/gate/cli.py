@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from embedbench.atomic import atomic_write_text
 from embedbench.errors import EmbedbenchError
 from embedbench.gate.core import run_gate
 from embedbench.gate.report import GateReport
@@ -30,13 +31,6 @@ def add_gate_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
     return parser
 
 
-def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{path.name}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def gate_main(args: argparse.Namespace) -> int:
     """Run the gate for parsed `args`; 0 pass, 1 regression. Bad input raises EmbedbenchError (exit 2).
 
@@ -57,9 +51,9 @@ def gate_main(args: argparse.Namespace) -> int:
     markdown, as_json = report.markdown(), report.model_dump_json(indent=2)
     try:
         if args.json_path:
-            _write(Path(args.json_path), as_json + "\n")
+            atomic_write_text(Path(args.json_path), as_json + "\n")
         if args.markdown_path:
-            _write(Path(args.markdown_path), markdown)
+            atomic_write_text(Path(args.markdown_path), markdown)
         summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if summary:
             with open(summary, "a", encoding="utf-8") as fh:
