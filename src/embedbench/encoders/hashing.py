@@ -67,6 +67,7 @@ class HashingEncoder:
             float_note="signed, log-damped bucket sums of hashed byte n-grams, L2-normalized",
             source="embedbench.encoders.hashing (no weights)",
             license="mit",
+            libraries=(),  # numpy only: no torch / transformers / sentence-transformers code touches a vector
         )
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:

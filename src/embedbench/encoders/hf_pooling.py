@@ -10,7 +10,8 @@ Reference grammar (:func:`parse_hf_ref`)::
 
     hf:MODEL[?KEY=VALUE[&KEY=VALUE...]]
     MODEL  a hub id (ORG/NAME, optionally @REVISION) or a local folder (starts with /, . or ~,
-           or is an existing folder)
+           or is an existing folder). A hub id is pinned to a commit before loading
+           (embedbench.encoders.hub): the hub's, else the local cache's refs/REVISION (default main).
     KEY    pooling=mean|cls|last-token   (default mean)
            query_prefix=TEXT, document_prefix=TEXT   prepended to queries / documents
            normalize=true|false          (default false)
@@ -32,7 +33,9 @@ from urllib.parse import parse_qsl
 import numpy as np
 
 from embedbench.encoders.fingerprint import folder_fingerprint
+from embedbench.encoders.hub import pin_repo
 from embedbench.encoders.protocol import EncoderMeta
+from embedbench.encoders.runtime import cuda_autocast_dtype, torch_compute
 from embedbench.encoders.settings import EncodeSettings
 from embedbench.errors import EmbedbenchError, ModelError
 
@@ -137,8 +140,46 @@ def parse_hf_ref(ref: str) -> tuple[str, dict[str, object]]:
     return model, options
 
 
+def _locate(model_ref: str, hub_revision: str | None) -> tuple[Path | None, str | None, str | None]:
+    """(folder to load from, hub id, pinned commit): a hub id is pinned so it is keyed by a commit, not a branch."""
+    if Path(model_ref).is_dir():
+        return Path(model_ref), None, None
+    if model_ref.startswith(("/", ".", "~")):
+        raise ModelError(f"model folder {model_ref!r} does not exist")
+    pinned = pin_repo(model_ref, hub_revision)
+    return pinned.snapshot, model_ref, pinned.commit
+
+
+def _load_transformers(model_ref: str, folder: Path | None, commit: str | None, trust: bool) -> tuple[object, object]:
+    """(tokenizer, float32 AutoModel) from the folder, else from the hub at the commit; one line on failure."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    where, revision = (str(folder), None) if folder else (model_ref, commit)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(where, revision=revision, trust_remote_code=trust)
+        model = AutoModel.from_pretrained(where, revision=revision, trust_remote_code=trust, dtype=torch.float32)
+    except Exception as exc:  # noqa: BLE001 - any loading failure becomes one line
+        raise ModelError(f"cannot load transformers model {model_ref!r}: {one_line(exc)}") from exc
+    return tokenizer, model
+
+
+def _identity(folder: Path | None, hub_id: str | None, commit: str | None, revision: str | None,
+              fingerprint: str | None, normalize: bool) -> tuple[str, str]:
+    """(revision, fingerprint): a hub repo's pinned commit, else the folder's content hash; explicit values win."""
+    if revision is None:
+        revision = commit if hub_id else f"sha:{folder_fingerprint(folder)}"  # type: ignore[arg-type]
+    if fingerprint is None:
+        fingerprint = (f"{hub_id}@{revision}" if hub_id else revision) + ("+l2" if normalize else "")
+    return revision, fingerprint  # type: ignore[return-value]
+
+
 class HfPoolingEncoder:
-    """Encodes with a transformers `AutoModel` and pools its last hidden state (see the module docstring)."""
+    """Encodes with a transformers `AutoModel` and pools its last hidden state (see the module docstring).
+
+    `model_ref` is a folder or a hub id; a hub id is pinned to a commit (`hub_revision` may name a
+    branch, a tag or a commit) and loaded from the local cache's snapshot of it when there is one.
+    """
 
     def __init__(
         self,
@@ -156,19 +197,11 @@ class HfPoolingEncoder:
         license: str | None = None,
     ) -> None:
         import torch
-        from transformers import AutoModel, AutoTokenizer
 
         self._settings = settings = settings or EncodeSettings()
         self._pooling, self._normalize, self._prompts = check_pooling(pooling), normalize, dict(prompts or {})
-        folder = Path(model_ref) if Path(model_ref).is_dir() else None
-        trust = settings.trust_remote_code
-        try:
-            self.tokenizer = AutoTokenizer.from_pretrained(model_ref, revision=hub_revision, trust_remote_code=trust)
-            self.model = AutoModel.from_pretrained(
-                model_ref, revision=hub_revision, trust_remote_code=trust, dtype=torch.float32
-            )
-        except Exception as exc:  # noqa: BLE001 - any loading failure becomes one line
-            raise ModelError(f"cannot load transformers model {model_ref!r}: {one_line(exc)}") from exc
+        folder, hub_id, commit = _locate(model_ref, hub_revision)
+        self.tokenizer, self.model = _load_transformers(model_ref, folder, commit, settings.trust_remote_code)
         if self.tokenizer.pad_token_id is None:
             if self.tokenizer.eos_token is None:
                 raise ModelError(f"{model_ref}: the tokenizer has neither a pad nor an eos token")
@@ -178,10 +211,8 @@ class HfPoolingEncoder:
         self._device = torch.device(settings.device)
         self.model.to(self._device).eval()
         self.max_length = settings.max_length or model_max_length(self.tokenizer, folder, self.model.config)
-        if revision is None:
-            revision = f"sha:{folder_fingerprint(folder)}" if folder else hub_revision or "unpinned"
-        if fingerprint is None:
-            fingerprint = (revision if folder else f"{model_ref}@{revision}") + ("+l2" if normalize else "")
+        revision, fingerprint = _identity(folder, hub_id, commit, revision, fingerprint, normalize)
+        device_type, compute_dtype = torch_compute(self._device, self.model, autocast=True)
         self.meta = EncoderMeta(
             name=name or model_ref,
             revision=revision,
@@ -190,8 +221,10 @@ class HfPoolingEncoder:
             max_tokens=self.max_length,
             pooling=pooling,
             prompts=self._prompts,
-            source=source or (f"local:{folder}" if folder else f"hf:{model_ref}@{hub_revision or 'unpinned'}"),
+            source=source or (f"hf:{hub_id}@{commit}" if hub_id else f"local:{folder}"),
             license=license,
+            device_type=device_type,
+            compute_dtype=compute_dtype,
         )
 
     def _tokenize(self, texts: Sequence[str], role: str, truncate: bool = True) -> dict[str, list[list[int]]]:
@@ -211,7 +244,7 @@ class HfPoolingEncoder:
         batches = length_sorted_batches([len(ids) for ids in enc["input_ids"]], self._settings.batch_size)
         left = self.tokenizer.padding_side == "left"
         cuda = self._device.type == "cuda"
-        amp = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float16
+        amp = cuda_autocast_dtype() if cuda else torch.bfloat16  # as meta.compute_dtype; autocast is off on CPU
         out: np.ndarray | None = None
         with torch.inference_mode(), torch.autocast(self._device.type, dtype=amp, enabled=cuda):
             for rows in tqdm(batches, desc="encode", disable=not self._settings.show_progress, leave=False):

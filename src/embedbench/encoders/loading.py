@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from embedbench.encoders.fingerprint import folder_fingerprint
+from embedbench.encoders.hub import hub_reachable, pin_repo
 from embedbench.encoders.presets import PRESETS, Preset
 from embedbench.encoders.protocol import Encoder, SearchModel
 from embedbench.encoders.settings import EncodeSettings
@@ -125,8 +126,9 @@ def _load_local_folder(path: Path, name: str, settings: EncodeSettings) -> Encod
     )
 
 
-def resolve_weights(preset: Preset) -> Path:
-    """A local folder holding the preset's weights, or a one-line ModelError saying what is missing."""
+def resolve_weights(preset: Preset, revision: str | None = None) -> Path:
+    """A local folder holding the preset's weights (at `revision`, default the preset's pin), or a one-line
+    ModelError saying what is missing."""
     if preset.local_path is not None:
         path = preset.local_path()
         if path is None or not path.is_dir():
@@ -134,39 +136,33 @@ def resolve_weights(preset: Preset) -> Path:
         return path
     from huggingface_hub import snapshot_download
 
+    revision = revision or preset.revision
     try:
-        return Path(snapshot_download(preset.hub_id, revision=preset.revision, local_files_only=True))
+        return Path(snapshot_download(preset.hub_id, revision=revision, local_files_only=True))
     except Exception:
         pass
-    if _hub_reachable():
+    if hub_reachable():
         try:
-            return Path(snapshot_download(preset.hub_id, revision=preset.revision))
+            return Path(snapshot_download(preset.hub_id, revision=revision))
         except Exception:
             pass
-    rev = f"@{preset.revision}" if preset.revision else ""
+    rev = f"@{revision}" if revision else ""
     raise ModelError(
         f"{preset.name}: weights for {preset.hub_id}{rev} are not in the local Hugging Face cache and the hub "
         f"cannot be reached; download them where the hub is reachable "
-        f"(huggingface-cli download {preset.hub_id}{' --revision ' + preset.revision if preset.revision else ''}) "
+        f"(huggingface-cli download {preset.hub_id}{' --revision ' + revision if revision else ''}) "
         f"or pass --model PATH to a local copy"
     )
 
 
-def _hub_reachable(timeout: float = 3.0) -> bool:
-    """A quick connection probe, so an offline machine fails in seconds instead of retrying for minutes."""
-    import socket
-    from urllib.parse import urlparse
-
-    from huggingface_hub import constants
-
-    if constants.HF_HUB_OFFLINE:
-        return False
-    url = urlparse(constants.ENDPOINT)
-    try:
-        socket.create_connection((url.hostname, url.port or 443), timeout=timeout).close()
-    except OSError:
-        return False
-    return True
+def _preset_revision(preset: Preset) -> str | None:
+    """The preset's pinned commit; an unpinned hub preset is pinned to the hub's or the cache's current commit."""
+    if preset.revision is not None or preset.hub_id is None or preset.local_path is not None:
+        return preset.revision
+    commit = pin_repo(preset.hub_id).commit  # one line (exit 2) when neither the hub nor the cache knows it
+    warnings.warn(f"{preset.name}: no reviewed hub revision is pinned; using commit {commit} "
+                  f"(the hub's or the local cache's refs/main), which keys its results and cache", stacklevel=3)
+    return commit
 
 
 def weights_available(preset: Preset) -> bool:
@@ -192,30 +188,27 @@ def build_preset(preset: Preset, settings: EncodeSettings) -> Encoder | SearchMo
         from embedbench.encoders.hashing import HashingEncoder
 
         return HashingEncoder(dim=preset.dim or 384, name=preset.name)
-    if preset.revision is None and preset.hub_id is not None:
-        warnings.warn(f"{preset.name}: no pinned hub revision is known; using whatever revision is cached",
-                      stacklevel=2)
-    path = resolve_weights(preset)
+    revision = _preset_revision(preset)
+    path = resolve_weights(preset, revision)
     if preset.local_path is not None:
-        revision = f"sha:{folder_fingerprint(path)}"
-        fingerprint = revision
+        revision = fingerprint = f"sha:{folder_fingerprint(path)}"
+        source = preset.source
     else:
-        revision = preset.revision or "unpinned"
-        fingerprint = f"{preset.hub_id}@{revision}" if preset.revision else f"sha:{folder_fingerprint(path)}"
-    common = dict(name=preset.name, revision=revision, fingerprint=fingerprint, settings=settings)
+        fingerprint = f"{preset.hub_id}@{revision}"
+        source = f"hf:{fingerprint}"
+    common = dict(name=preset.name, revision=revision, fingerprint=fingerprint, settings=settings, source=source,
+                  license=preset.license)
     if preset.plugin == "pplx":
         from embedbench.encoders.pplx import load_pplx
 
-        # Remote code runs only for a pinned revision, and only when asked for (--trust-remote-code).
+        # Remote code runs only for a reviewed pin, and only when asked for (--trust-remote-code).
         remote = settings.trust_remote_code and preset.revision is not None
         return load_pplx(path, mrl_dims=preset.mrl_dims, remote_code=remote, contextual="context" in preset.name,
-                         source=preset.source, license=preset.license, **common)
+                         **common)
     if preset.plugin == "hf":
         from embedbench.encoders.hf_pooling import HfPoolingEncoder
 
-        return HfPoolingEncoder(str(path), pooling=preset.pooling or "mean", prompts=preset.prompts,
-                                source=preset.source, license=preset.license, **common)
+        return HfPoolingEncoder(str(path), pooling=preset.pooling or "mean", prompts=preset.prompts, **common)
     from embedbench.encoders.st import SentenceTransformerEncoder
 
-    return SentenceTransformerEncoder(str(path), prompts=preset.prompts, source=preset.source,
-                                      license=preset.license, **common)
+    return SentenceTransformerEncoder(str(path), prompts=preset.prompts, **common)

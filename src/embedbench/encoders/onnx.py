@@ -6,7 +6,9 @@ vector: `output_name` if given (pplx's export holds pooled float, hidden states,
 outputs: name the pooled float one), else the one float rank-2 output other than BERT's
 `pooler_output`, else a rank-3 `last_hidden_state` / `token_embeddings`, pooled with `pooling`
 (mean by default) over the attention mask. Runs on CUDA when the device is cuda and
-onnxruntime offers the CUDA provider, else on CPU.
+onnxruntime offers the CUDA provider, else on CPU; `meta.device_type` says where it really ran and
+`meta.compute_dtype` is the graph's own float type (float16 for a half-precision export), and the
+onnxruntime version joins the cache key.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ import numpy as np
 from embedbench.encoders.fingerprint import folder_fingerprint
 from embedbench.encoders.hf_pooling import check_pooling, length_sorted_batches, model_max_length, one_line, pad_batch, pool
 from embedbench.encoders.protocol import EncoderMeta
+from embedbench.encoders.runtime import TORCH_STACK
 from embedbench.encoders.settings import EncodeSettings
 from embedbench.errors import ModelError
 
 _TOKEN_OUTPUTS = ("last_hidden_state", "token_embeddings")
 _FEEDABLE = {"input_ids", "attention_mask", "token_type_ids", "position_ids"}
+_ONNX_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(bfloat16)": "bfloat16"}
 
 
 def find_onnx_file(folder: Path) -> Path:
@@ -102,7 +106,8 @@ class OnnxEncoder:
             raise ModelError(f"{path}: cannot feed ONNX inputs {', '.join(unknown) or 'without input_ids'}")
         outputs = [(o.name, o.type, list(o.shape or [])) for o in self.session.get_outputs()]
         self._output, self._token_level = choose_output(outputs, output_name)
-        shape = next(shape for n, _, shape in outputs if n == self._output)
+        shape, kind = next((shape, kind) for n, kind, shape in outputs if n == self._output)
+        on_cuda = "CUDAExecutionProvider" in self.session.get_providers()  # onnxruntime may fall back to CPU
         self.max_length = settings.max_length or model_max_length(self.tokenizer, folder)
         if revision is None:
             revision = f"sha:{folder_fingerprint(folder)}"
@@ -119,6 +124,9 @@ class OnnxEncoder:
             prompts=self._prompts,
             source=source or f"local:{path}",
             license=license,
+            device_type="cuda" if on_cuda else "cpu",
+            compute_dtype=_ONNX_DTYPES.get(kind, "float32"),
+            libraries=(*TORCH_STACK, "onnxruntime"),
         )
 
     def _tokenize(self, texts: Sequence[str], role: str, truncate: bool = True) -> dict[str, list[list[int]]]:

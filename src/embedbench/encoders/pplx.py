@@ -24,6 +24,7 @@ import numpy as np
 
 from embedbench.encoders.late_chunking import late_chunk_encode
 from embedbench.encoders.protocol import EncoderMeta
+from embedbench.encoders.runtime import cuda_autocast_dtype, torch_compute
 from embedbench.encoders.settings import EncodeSettings
 from embedbench.errors import ModelError
 
@@ -178,7 +179,7 @@ class PplxEncoder:
 
     No instruction prefix (the models use none). Texts are sorted by token length, batched, and
     returned in input order. On cuda the forward pass runs under autocast (bf16 where supported,
-    else fp16); pooling is always in float32.
+    else fp16) on both paths, as meta.compute_dtype records; pooling is always in float32.
     """
 
     def __init__(
@@ -218,6 +219,7 @@ class PplxEncoder:
             self.model = build_bidirectional_qwen3(path).to(self._device)
             self.tokenizer = _load_tokenizer(path, self.model.config)
         dim = int(raw["hidden_size"])
+        device_type, compute_dtype = torch_compute(self._device, self.model, autocast=True)
         self.meta = EncoderMeta(
             name=name,
             revision=revision,
@@ -232,6 +234,8 @@ class PplxEncoder:
             source=source,
             license=license,
             contextual=is_context_model(raw) if contextual is None else contextual,
+            device_type=device_type,
+            compute_dtype=compute_dtype,
         )
 
     # -- forward -------------------------------------------------------------------------------
@@ -241,8 +245,7 @@ class PplxEncoder:
 
         if self._device.type != "cuda":
             return contextlib.nullcontext()
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.autocast(device_type="cuda", dtype=dtype)
+        return torch.autocast(device_type="cuda", dtype=cuda_autocast_dtype())
 
     def _forward(self, input_ids: object, attention_mask: object) -> object:
         """Final hidden states (B, L, H) for right-padded ids; every token attends to every non-padding token."""
@@ -309,13 +312,14 @@ class PplxEncoder:
         return out
 
     def _encode_remote(self, texts: Sequence[str]) -> np.ndarray:
-        vectors = self._st.encode(
-            list(texts),
-            batch_size=self._settings.batch_size,
-            convert_to_numpy=True,
-            normalize_embeddings=False,
-            show_progress_bar=False,
-        )
+        with self._autocast():  # the same compute dtype as the in-house path and meta.compute_dtype
+            vectors = self._st.encode(
+                list(texts),
+                batch_size=self._settings.batch_size,
+                convert_to_numpy=True,
+                normalize_embeddings=False,
+                show_progress_bar=False,
+            )
         return np.asarray(vectors, dtype=np.float32)
 
     # -- the encoder contract ------------------------------------------------------------------

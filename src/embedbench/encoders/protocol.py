@@ -13,6 +13,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from embedbench.encoders.runtime import TORCH_STACK, library_versions
+
 
 @dataclass(frozen=True)
 class EncoderMeta:
@@ -35,14 +37,33 @@ class EncoderMeta:
     license: str | None = None
     # A contextual model (pplx-embed-context): chunked documents go through encode_nested by default.
     contextual: bool = False
+    # Where and in what the vectors are computed: the device type (cpu, cuda, mps; not the index) and
+    # the real compute dtype (float32, or bfloat16 / float16 under CUDA autocast or half weights).
+    device_type: str = "cpu"
+    compute_dtype: str = "float32"
+    # What the vectors already are when the model hands them over: fp32, or int8 / binary codes
+    # (an HTTP endpoint that serves quantized embeddings).
+    served_precision: str = "fp32"
+    # Distributions whose code computes the vectors; their major.minor versions are part of the cache key.
+    # Plugins that run none of them (hashing, BM25, a remote HTTP server) set () -- see encode_settings.
+    libraries: tuple[str, ...] = TORCH_STACK
 
     def encode_settings(self) -> dict[str, object]:
-        """Every setting that changes a vector; part of the embedding cache key."""
+        """Every setting that changes a vector; part of the embedding cache key.
+
+        Library versions are read for `libraries` only: a plugin whose vectors no torch, transformers
+        or sentence-transformers code touches (the hashing encoder, BM25, vectors computed by a remote
+        server) leaves them out, so upgrading torch does not discard caches it cannot have changed.
+        """
         return {
             "fingerprint": self.fingerprint,
             "max_tokens": self.max_tokens,
             "pooling": self.pooling,
             "prompts": dict(sorted(self.prompts.items())),
+            "device_type": self.device_type,
+            "compute_dtype": self.compute_dtype,
+            "served_precision": self.served_precision,
+            "libraries": library_versions(self.libraries),
         }
 
 

@@ -1,17 +1,70 @@
-"""The sentence-transformers plugin: any SentenceTransformer folder or hub id behind the encoder contract."""
+"""The sentence-transformers plugin: any SentenceTransformer folder or hub id behind the encoder contract.
+
+A folder is encoded the way its own library encodes it for retrieval: queries through
+`SentenceTransformer.encode_query`, documents through `encode_document`, each with the prompt that
+method would pick from the folder's `config_sentence_transformers.json` (see `library_prompt`).
+Only single-vector pipelines are accepted: a MultiVectorEncoder / SparseEncoder save, or a module
+chain that ends in token embeddings, is refused rather than scored as if it were dense.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
+from embedbench.encoders.hf_pooling import one_line
 from embedbench.encoders.protocol import EncoderMeta
+from embedbench.encoders.runtime import torch_compute
 from embedbench.encoders.settings import EncodeSettings
+from embedbench.errors import ModelError
+
+ROLES = ("query", "document")
+# The prompt names encode_query / encode_document look for, in order (sentence-transformers 5.x and 6.x).
+_PROMPT_NAMES = {"query": ("query",), "document": ("document", "passage", "corpus")}
+
+
+def library_prompt(model: object, role: str) -> str:
+    """The prompt `encode_query` (role query) / `encode_document` (role document) prepend when given none.
+
+    The first of the role's prompt names that the model's `prompts` holds, else `default_prompt_name`.
+    sentence-transformers 6 always holds "query" and "document" (empty unless configured), so there a
+    `default_prompt_name` reaches only plain `encode`, never these two methods.
+    """
+    prompts = getattr(model, "prompts", None) or {}
+    name = next((n for n in _PROMPT_NAMES[role] if n in prompts), getattr(model, "default_prompt_name", None))
+    return (prompts.get(name) or "") if name else ""
+
+
+def check_single_vector_folder(path: Path) -> None:
+    """Refuse a folder saved by another sentence-transformers model type (SentenceTransformer would
+    silently rebuild it as Transformer + mean pooling and score it as dense)."""
+    config = path / "config_sentence_transformers.json"
+    try:
+        model_type = json.loads(config.read_text()).get("model_type", "SentenceTransformer")
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return  # no such config: a plain SentenceTransformer (or transformers) folder
+    if model_type != "SentenceTransformer":
+        raise ModelError(f"{path} is a {model_type} model (config_sentence_transformers.json); only single-vector "
+                         f"SentenceTransformer pipelines can be evaluated, multi-vector and sparse models are not "
+                         f"supported yet")
+
+
+def check_single_vector_output(model: object, where: str) -> None:
+    """Refuse a pipeline whose output has no sentence embedding (e.g. it ends in per-token vectors)."""
+    out = model.encode_query(["probe"], output_value=None, show_progress_bar=False)[0]  # type: ignore[attr-defined]
+    vector = out.get("sentence_embedding")
+    if vector is None or getattr(vector, "ndim", 0) != 1:
+        modules = [type(m).__name__ for m in model]  # type: ignore[attr-defined]
+        raise ModelError(f"{where}: the pipeline {' -> '.join(modules)} gives no single sentence vector "
+                         f"(outputs: {', '.join(sorted(out))}); multi-vector models are not supported yet")
 
 
 class SentenceTransformerEncoder:
-    """Encodes with `SentenceTransformer.encode` (which already sorts by length to keep padding small).
+    """Encodes with `SentenceTransformer.encode_query` / `encode_document` (which sort by length to keep
+    padding small), with the prompts those methods would use; `prompts` override the folder's, per role.
 
     Returns the model's own output before any normalization: the harness normalizes for cosine.
     """
@@ -29,35 +82,35 @@ class SentenceTransformerEncoder:
         source: str = "",
         license: str | None = None,
     ) -> None:
-        from sentence_transformers import SentenceTransformer
-
         self._settings = settings
-        self.model = SentenceTransformer(
-            model_ref,
-            device=settings.device,
-            revision=hub_revision,
-            trust_remote_code=settings.trust_remote_code,
-        )
+        if Path(model_ref).is_dir():
+            check_single_vector_folder(Path(model_ref))
+        self.model = _load(model_ref, settings, prompts, hub_revision)
+        check_single_vector_output(self.model, model_ref)
         if settings.max_length is not None:
             self.model.max_seq_length = settings.max_length
-        self._prompts = dict(prompts or {})
-        pooling = _pooling_mode(self.model)
+        self._prompts = {role: library_prompt(self.model, role) for role in ROLES}
+        device_type, compute_dtype = torch_compute(self.model.device, self.model, autocast=False)
         self.meta = EncoderMeta(
             name=name,
             revision=revision,
             fingerprint=fingerprint,
             dim=self.model.get_embedding_dimension(),
             max_tokens=self.model.max_seq_length,
-            pooling=pooling,
-            prompts=self._prompts,
+            pooling=_pooling_mode(self.model),
+            prompts={role: p for role, p in self._prompts.items() if p},
             source=source,
             license=license,
+            device_type=device_type,
+            compute_dtype=compute_dtype,
         )
 
-    def _encode(self, texts: Sequence[str], prompt: str | None) -> np.ndarray:
-        vectors = self.model.encode(
+    def _encode(self, texts: Sequence[str], role: str) -> np.ndarray:
+        # The prompt is passed explicitly, so the vectors are exactly what meta.prompts (the cache key) says.
+        method = self.model.encode_query if role == "query" else self.model.encode_document
+        vectors = method(
             list(texts),
-            prompt=prompt or None,
+            prompt=self._prompts[role],
             batch_size=self._settings.batch_size,
             convert_to_numpy=True,
             normalize_embeddings=False,
@@ -66,10 +119,10 @@ class SentenceTransformerEncoder:
         return np.asarray(vectors, dtype=np.float32)
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts, self._prompts.get("query"))
+        return self._encode(texts, "query")
 
     def encode_documents(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts, self._prompts.get("document"))
+        return self._encode(texts, "document")
 
     def count_truncated(self, texts: Sequence[str], role: str) -> int:
         """How many texts (with the role's prompt) are longer than the model's max length in tokens."""
@@ -79,6 +132,16 @@ class SentenceTransformerEncoder:
         lengths = tokenizer([prompt + t for t in texts], add_special_tokens=True, truncation=False,
                             verbose=False)["input_ids"]
         return sum(len(ids) > limit for ids in lengths)
+
+
+def _load(model_ref: str, settings: EncodeSettings, prompts: dict[str, str] | None, hub_revision: str | None):
+    from sentence_transformers import SentenceTransformer
+
+    try:
+        return SentenceTransformer(model_ref, device=settings.device, revision=hub_revision,
+                                   trust_remote_code=settings.trust_remote_code, prompts=dict(prompts or {}) or None)
+    except Exception as exc:  # noqa: BLE001 - any loading failure becomes one line
+        raise ModelError(f"cannot load sentence-transformers model {model_ref!r}: {one_line(exc)}") from exc
 
 
 def _pooling_mode(model: object) -> str | None:
