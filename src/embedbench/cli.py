@@ -32,7 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--suite", action="append", help="suite name or YAML file (repeatable; default: default)")
     ev.add_argument("--dataset", action="append", help="FORMAT:PATH with FORMAT beir, squad or trec (repeatable)")
     ev.add_argument("--data-dir", help="where local datasets are read from (default: $EMBEDBENCH_DATA_DIR)")
-    ev.add_argument("--precision", default="fp32", help="comma-separated precision specs (fp32,int8,binary,...)")
+    ev.add_argument("--precision", help="comma-separated precision specs (fp32,int8,binary,...); "
+                    "default: fp32, or what the model serves (an int8 / binary HTTP endpoint)")
     ev.add_argument("--dims", type=_csv_ints, help="MRL truncation dims, e.g. 384,128")
     ev.add_argument("--corpus-size", type=_csv_ints, help="synthetic suites: corpus sizes, e.g. 1e3,1e4,1e5")
     ev.add_argument("--context", default="auto", choices=["auto", "none", "late-chunking"],
@@ -149,14 +150,20 @@ def _eval(args: argparse.Namespace, argv: list[str]) -> list:
                   generator=args.generator, rag_k=args.rag_k,
                   command=["embedbench", *argv])
     if args.plan is None:
-        return evaluate(args.model or "minilm-l6", suite=args.suite, dataset=args.dataset, precisions=args.precision,
-                        dims=args.dims, limit_queries=args.limit_queries, **common)
+        return evaluate(args.model or "minilm-l6", suite=args.suite, dataset=args.dataset,
+                        precisions=args.precision, dims=args.dims, limit_queries=args.limit_queries, **common)
     if args.model or args.suite or args.dataset:
         raise EmbedbenchError("--plan names its own models and suites; drop --model/--suite/--dataset")
-    from embedbench.plans import load_plan, plan_runs
+    if args.precision is not None or args.dims is not None:
+        # A plan's precisions and dims are what its gate compares; a flag would be silently ignored.
+        raise EmbedbenchError("--plan names its own precisions and dims; drop --precision/--dims "
+                              "(or edit the plan)")
+    from embedbench.plans import check_plan, load_plan, plan_runs
 
+    plan = load_plan(args.plan)
+    check_plan(plan)
     results = []
-    for run in plan_runs(load_plan(args.plan)):
+    for run in plan_runs(plan):
         if args.limit_queries is not None:
             run["limit_queries"] = args.limit_queries
         results.extend(evaluate(**run, **common))

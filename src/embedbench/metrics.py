@@ -20,6 +20,7 @@ The names follow mteb: ``ndcg_at_{k}``, ``recall_at_{k}``, ``mrr_at_{k}``,
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 
 import numpy as np
@@ -27,6 +28,24 @@ import numpy as np
 K_VALUES: tuple[int, ...] = (1, 3, 5, 10, 20, 100, 1000)
 
 METRIC_FAMILIES: tuple[str, ...] = ("ndcg", "recall", "mrr", "map", "precision")
+
+_CUTOFF = re.compile(r"_at_([0-9]+)$")
+
+
+def metric_cutoff(name: str) -> int | None:
+    """The k of a metric at a cutoff (``recall_at_100`` -> 100); None for metrics without one (``f1``)."""
+    m = _CUTOFF.search(name)
+    return int(m.group(1)) if m else None
+
+
+def past_depth(names: Iterable[str], depth: int) -> list[str]:
+    """The metrics a ranking of only ``depth`` documents cannot measure: those at a cutoff k > depth.
+
+    A two-stage search returns its ``depth`` re-ranked candidates and nothing below them, so
+    Recall@100 of a depth-50 run would count the documents ranked 51..100 as missed: a loss the
+    index never made. Those metrics are absent (None), never computed on the truncated list.
+    """
+    return sorted(n for n in names if (k := metric_cutoff(n)) is not None and k > depth)
 
 
 def rank(scores: Mapping[str, float]) -> list[str]:

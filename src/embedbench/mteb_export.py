@@ -23,10 +23,13 @@ with ``mteb.ResultCache(out_dir).save_to_cache``, so the files are exactly what 
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from embedbench.atomic import atomic_write_bytes
 from embedbench.errors import EmbedbenchError
 from embedbench.results import Result
 
@@ -68,7 +71,11 @@ def _experiment(result: Result, full_dim: int) -> dict[str, str | int | float]:
 def _scores(result: Result, main_metric: str, where: str) -> dict[str, float]:
     if main_metric not in result.metrics:
         raise EmbedbenchError(f"{where}: mteb's main score {main_metric!r} was not computed")
-    scores = dict(result.metrics)
+    if result.metrics[main_metric] is None:
+        raise EmbedbenchError(f"{where}: mteb's main score {main_metric!r} was not measured (its cutoff is past "
+                              f"the two-stage rescore depth); export a deeper run")
+    # mteb has no "not measured": metrics past a two-stage rescore depth are left out, never written as 0.
+    scores = {name: value for name, value in result.metrics.items() if value is not None}
     if "recall_at_1" in scores:
         scores.setdefault("accuracy", scores["recall_at_1"])
     scores["main_score"] = scores[main_metric]
@@ -116,7 +123,6 @@ def export_mteb_results(results: list[Result], out_dir: Path) -> list[Path]:
         group["scores"][r.split][subset] = _scores(r, meta.main_score, where)
         group["seconds"] += r.encode_seconds + r.search_seconds
 
-    cache = mteb.ResultCache(Path(out_dir))
     written: list[Path] = []
     for (model, revision, _, name), group in sorted(groups.items()):
         task_result = mteb.TaskResult.from_task_results(
@@ -126,6 +132,24 @@ def export_mteb_results(results: list[Result], out_dir: Path) -> list[Path]:
             "name": mteb_model_name(model), "revision": revision, "embed_dim": group["dim"],
             "experiment_kwargs": group["exp"] or None,
         })
-        cache.save_to_cache(task_result, model_meta)
-        written.append(cache.get_task_result_path(name, model_meta))
+        written.append(_save(task_result, model_meta, Path(out_dir)))
     return written
+
+
+def _save(task_result: Any, model_meta: Any, out_dir: Path) -> Path:
+    """mteb's own writer into a staging folder, then each file into place through embedbench.atomic,
+    so a killed export never leaves a half-written mteb file; returns the task result's path."""
+    import mteb
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".tmp-") as tmp:
+        stage = Path(tmp)
+        staged = mteb.ResultCache(stage).get_task_result_path(task_result.task_name, model_meta)
+        final = out_dir / staged.relative_to(stage)
+        if (final.parent / "run_settings.jsonl").exists():  # mteb merges new run settings into it
+            staged.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(final.parent / "run_settings.jsonl", staged.parent / "run_settings.jsonl")
+        mteb.ResultCache(stage).save_to_cache(task_result, model_meta)
+        for path in sorted(staged.parent.iterdir(), key=lambda p: p == staged):  # the task result last
+            atomic_write_bytes(final.parent / path.name, path.read_bytes())
+    return final

@@ -207,6 +207,19 @@ def load_plan(path: str | Path) -> EvalPlan:
         raise EmbedbenchError(f"{path}: {where}: {kind}") from None
 
 
+def check_plan(plan: EvalPlan) -> None:
+    """What a plan names that can be checked before its first run: every suite (keys, main scores,
+    task options) and every model reference, so a typo in its last suite or model stops the plan
+    before the first model's results are encoded or written."""
+    from embedbench.encoders.loading import check_model_ref
+    from embedbench.suites import load_suite
+
+    for suite in plan.suites:
+        load_suite(suite)
+    for model in plan.all_models():
+        check_model_ref(model.name)
+
+
 def plan_runs(plan: EvalPlan) -> list[dict[str, Any]]:
     """`embedbench.evaluate(**kwargs)` arguments, one per (model, suite): models first, then baselines."""
     return [

@@ -53,6 +53,24 @@ class PrecisionSpec:
     rescore: str | None = None  # two-stage: the re-ranking kind, "int8" | "fp32"
 
 
+# Finer precisions rank higher; a model that serves codes (an int8 / binary HTTP endpoint) has no
+# finer vector to give, so a spec needing one is refused (check_served).
+_FINENESS = {"binary": 0, "int8": 1, "fp16": 2, "fp32": 3}
+
+
+def check_served(specs: list[PrecisionSpec], served: str, model: str) -> None:
+    """Refuse specs finer than what the model serves: an fp32 result over int8 codes would be the int8
+    number, labelled fp32 and costed at 4·d bytes, and compared with real fp32 results as if it were one."""
+    if served == "fp32":
+        return
+    limit = _FINENESS[served]
+    too_fine = [s.name for s in specs if max(_FINENESS[k] for k in (s.kind, s.rescore) if k) > limit]
+    if too_fine:
+        ok = [p for p in VALID_PRECISIONS if max(_FINENESS[k] for k in p.split(":")[0].split("+")) <= limit]
+        raise EmbedbenchError(f"model {model!r} serves {served} codes, not floats: {', '.join(too_fine)} cannot be "
+                              f"measured on it; use {', '.join(ok)}")
+
+
 def parse_precisions(text: str) -> list[PrecisionSpec]:
     """Parse "fp32,int8,binary" (case and spaces ignored); duplicates dropped, order kept."""
     specs: list[PrecisionSpec] = []

@@ -24,18 +24,19 @@ from embedbench.encoders.protocol import Encoder, SearchModel
 from embedbench.encoders.settings import EncodeSettings
 from embedbench.encoding import CachedEncoding, resolve_context
 from embedbench.errors import EmbedbenchError
-from embedbench.metrics import K_VALUES, mean_metrics, per_query_metrics
+from embedbench.metrics import K_VALUES, mean_metrics, past_depth, per_query_metrics
 from embedbench.precision import (
     DEFAULT_RESCORE_DEPTH,
     PrecisionSpec,
     apply_precision,
+    check_served,
     exact_overlap,
     parse_precisions,
     search,
 )
 from embedbench.provenance import git_commit, now_iso, package_versions
-from embedbench.results import Provenance, Result, write_result
-from embedbench.suites import TaskSpec, load_suite
+from embedbench.results import Provenance, Result, check_results_dir, write_result
+from embedbench.suites import TaskSpec, load_suite, task_metric_names
 from embedbench.task_metrics import answer_recall, comprehensiveness
 
 TOP_K = max(K_VALUES)
@@ -55,7 +56,7 @@ def evaluate(
     *,
     suite: str | Sequence[str] | None = None,
     dataset: str | Sequence[str] | None = None,
-    precisions: str | Sequence[str] = "fp32",
+    precisions: str | Sequence[str] | None = None,
     dims: Sequence[int] | None = None,
     limit_queries: int | None = None,
     corpus_sizes: Sequence[int] | None = None,
@@ -77,38 +78,51 @@ def evaluate(
 
     `model` is a preset name, a registered plugin name, a local model folder, or an encoder object
     (for use inside a training loop). `dataset` entries are `beir:DIR`, `squad:FILE` or `trec:DIR`.
+    `precisions` defaults to what the model serves: fp32, or an HTTP endpoint's int8 / binary codes
+    (a precision finer than that is an error).
     `corpus_sizes` applies to the synthetic suites; `context` (auto | none | late-chunking) to chunked tasks;
     `rescore_depth` is the number of binary candidates that binary+int8 / binary+fp32 re-rank.
     `generator` (a reference such as `hf:PATH` or `http://HOST/v1?model=NAME`, or a Generator object)
     answers RAG tasks' questions from the top `rag_k` passages, adding match / exact_match / f1;
     without one, RAG tasks report retrieval-side metrics (answer_recall_at_k) only.
     """
-    specs = parse_precisions(precisions if isinstance(precisions, str) else ",".join(precisions))
+    specs = None if precisions is None else parse_precisions(
+        precisions if isinstance(precisions, str) else ",".join(precisions))
     dims = _check_dims(dims)
     if limit_queries is not None and limit_queries < 1:
         raise EmbedbenchError("--limit-queries must be at least 1")
     if rescore_depth < 1:
         raise EmbedbenchError("--rescore-depth must be at least 1")
+    if generator is not None and rag_k > rescore_depth and any(s.rescore for s in specs or ()):
+        raise EmbedbenchError(f"--rag-k {rag_k} is more passages than a two-stage search returns "
+                              f"(--rescore-depth {rescore_depth})")
     settings = EncodeSettings(device=device, batch_size=batch_size, max_length=max_length,
                               trust_remote_code=trust_remote_code)
     data_dir = Path(data_dir) if data_dir else default_data_dir()
     cache = EmbeddingCache(Path(cache_dir) if cache_dir else default_cache_dir())
+    if write:
+        check_results_dir(Path(results_dir))
     task_refs = _task_refs(suite, dataset)
     if isinstance(model, str):
         check_model_ref(model)
     planned = _plan(task_refs, data_dir, cache.root, corpus_sizes)
+    _check_main_scores(planned, generator is not None)
     encoder = load_model(model, settings) if isinstance(model, str) else model
     if not isinstance(encoder, (Encoder, SearchModel)):
         raise EmbedbenchError("model must implement encode_queries/encode_documents (or index/search) and meta")
+    served = encoder.meta.served_precision if isinstance(encoder, Encoder) else "fp32"
+    specs = specs or parse_precisions(served)
+    check_served(specs, served, encoder.meta.name)
     context_mode = resolve_context(context, encoder) if isinstance(encoder, Encoder) else "none"
     _check_model_dims(encoder, dims)
+    encoding_variant = _encoding_variant(encoder, settings, loaded=isinstance(model, str))
     if isinstance(generator, str):
         from embedbench.rag.generators import load_generator
 
         generator = load_generator(generator, device=device)
     run = _Run(model if isinstance(model, str) else encoder.meta.name, encoder, settings, cache, specs, dims,
                limit_queries, context_mode, rescore_depth, _MemoGenerator(generator) if generator else None,
-               rag_k, command or sys.argv)
+               rag_k, command or sys.argv, encoding_variant)
     results: list[Result] = []
     for task in planned:
         for result, per_query in run.task(task):
@@ -127,6 +141,26 @@ def _check_dims(dims: Sequence[int] | None) -> list[int | None]:
             raise EmbedbenchError(f"dims must be positive integers, got {d!r}")
         if d not in out:
             out.append(d)
+    return out
+
+
+def _encoding_variant(encoder: object, settings: EncodeSettings, loaded: bool) -> dict[str, str | int | float]:
+    """Per-run encoding choices that change the vectors, for the result's variant.
+
+    A --max-length cut changes what is encoded, and a compute dtype other than float32 (CUDA
+    autocast) changes every vector, so neither may replace the full-length float32 result. The
+    device itself is not recorded: it changes vectors only through the dtype (cpu and cuda in
+    float32 differ by rounding, like batch sizes do). `tests/test_result_identity.py` walks every
+    setting and checks it is either here (or elsewhere in the identity) or cannot change a number.
+    """
+    out: dict[str, str | int | float] = {}
+    if settings.max_length is not None and isinstance(encoder, Encoder):
+        if not loaded:  # an encoder object was built by the caller, with its own limit
+            raise EmbedbenchError("max_length applies to models embedbench loads by name; "
+                                  "an encoder object brings its own limit")
+        out["max_length"] = settings.max_length
+    if encoder.meta.compute_dtype != "float32":
+        out["dtype"] = encoder.meta.compute_dtype
     return out
 
 
@@ -153,6 +187,23 @@ def _task_refs(suite: str | Sequence[str] | None, dataset: str | Sequence[str] |
         name = f"{p.parent.name}-{p.stem}" if p.suffix else p.name
         refs.append(("dataset", TaskSpec(name=name or path, loader=fmt, path=path)))
     return refs
+
+
+def _check_main_scores(planned: list[PlannedTask], generator: bool) -> None:
+    """Each task's main score is among the metrics this run will compute for it (before encoding).
+
+    A suite file's main_score was checked against every metric the task can produce; some need
+    answers in the data (answer_recall) or a --generator as well (match, exact_match, f1).
+    """
+    for task in planned:
+        spec, answers = task.spec, bool(task.subset.data.answers)
+        if spec.main_score in task_metric_names(spec, answers=answers, generator=generator):
+            continue
+        if spec.main_score in task_metric_names(spec, answers=answers):
+            raise EmbedbenchError(f"task {spec.name!r}: main_score {spec.main_score!r} is a generation metric; "
+                                  "it needs --generator")
+        raise EmbedbenchError(f"task {spec.name!r}: main_score {spec.main_score!r} needs reference answers, "
+                              "and this task's data has none")
 
 
 def _plan(refs: list[tuple[str, TaskSpec]], data_dir: Path | None, cache_root: Path,
@@ -203,13 +254,14 @@ class _Run:
     generator: _MemoGenerator | None
     rag_k: int
     command: list[str]
+    encoding_variant: dict[str, str | int | float]
 
     def task(self, task: PlannedTask) -> Iterator[tuple[Result, dict[str, dict[str, float]]]]:
         data = task.subset.data
         qids = sample_queries(data, self.limit_queries)
         # Lower index wins ties in the search kernels, so order the corpus as trec_eval breaks ties.
         doc_ids = sorted(data.corpus, reverse=True)
-        base_variant: dict[str, str | int | float] = dict(task.subset.variant or {})
+        base_variant: dict[str, str | int | float] = {**(task.subset.variant or {}), **self.encoding_variant}
         if self.limit_queries is not None:
             base_variant["limit_queries"] = self.limit_queries
         if data.documents is not None:
@@ -248,12 +300,16 @@ class _Run:
                        for r, q in enumerate(qids)}
                 per_query = self._metrics(task, qids, run)
                 spec_variant = dict(variant)
+                absent: list[str] = []
                 if vectors.rescore is not None:
                     spec_variant["rescore_depth"] = self.rescore_depth
                     per_query["rescore_overlap_at_10"] = dict(zip(qids, exact_overlap(vectors, idx, 10).tolist()))
+                    if self.rescore_depth < len(doc_ids):  # else every document was re-ranked
+                        absent = past_depth(per_query, self.rescore_depth)
+                        per_query = {k: v for k, v in per_query.items() if k not in absent}
                 yield self._result(task, spec.name, vectors.quantization, vectors.dim, vectors.bytes_per_vector,
                                    spec_variant, per_query, len(qids), len(doc_ids), encode_seconds, search_seconds,
-                                   encoded, provenance), per_query
+                                   encoded, provenance, absent), per_query
 
     def _doc_vectors(self, enc: CachedEncoding, data: RetrievalData, doc_ids: list[str], label: str) -> np.ndarray:
         if data.documents is None or self.context == "none":
@@ -323,18 +379,20 @@ class _Run:
             dataset_hash=task.subset.data.content_hash(),
             dataset_source=task.subset.data.source,
             device=self.settings.device,
+            dtype=meta.compute_dtype,
             batch_size=self.settings.batch_size,
             max_length=meta.max_tokens,
             truncated_share=truncated,
             texts_encoded=encoded,
             texts_cached=cached,
             float_note=meta.float_note,
+            prompts=dict(meta.prompts),
             created_at=now_iso(),
         )
 
     def _result(self, task, precision, quantization, dim, bytes_per_vector, variant, per_query, n_queries, n_docs,
-                encode_seconds, search_seconds, encoded, provenance) -> Result:
-        metrics = mean_metrics(per_query)
+                encode_seconds, search_seconds, encoded, provenance, absent: Sequence[str] = ()) -> Result:
+        metrics: dict[str, float | None] = {**mean_metrics(per_query), **dict.fromkeys(absent)}
         main = task.spec.main_score
         if main not in metrics:
             raise EmbedbenchError(f"task {task.spec.name!r}: main score {main!r} was not computed "

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+import difflib
 from pathlib import Path
 from typing import Any
 
@@ -10,10 +10,28 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from embedbench.errors import EmbedbenchError
+from embedbench.metrics import K_VALUES, METRIC_FAMILIES
 
-# Metric names follow mteb's: family_at_k (ndcg_at_10, comprehensiveness_at_10, answer_recall_at_5), or a
-# plain name for generation metrics (match, exact_match, f1).
-_METRIC_NAME = re.compile(r"^[a-z][a-z0-9_]*?(_at_[0-9]+)?$")
+
+def task_metric_names(spec: "TaskSpec", *, answers: bool = True, generator: bool = True) -> list[str]:
+    """The metrics a task's results carry (mteb's names: family_at_k, or a plain generation metric).
+
+    The ranking families at every k, the task's extra families (`metrics:`), and with a generator
+    the generation metrics. `answer_recall` and the generation metrics need answers in the data;
+    the defaults give every name the task can produce in some run, for checking a suite file.
+    """
+    from embedbench.rag.metrics import METRIC_NAMES
+
+    families = [*METRIC_FAMILIES, *(m for m in spec.metrics if answers or m != "answer_recall")]
+    names = [f"{family}_at_{k}" for family in families for k in K_VALUES]
+    return names + (list(METRIC_NAMES) if answers and generator else [])
+
+
+def main_score_error(spec: "TaskSpec", valid: list[str]) -> str:
+    close = difflib.get_close_matches(spec.main_score, valid, n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    return (f"task {spec.name!r}: main_score {spec.main_score!r} is not a metric this task produces{hint}; "
+            f"valid: {', '.join(valid)}")
 
 
 class TaskSpec(BaseModel):
@@ -38,11 +56,12 @@ class TaskSpec(BaseModel):
 
         if self.loader not in LOADERS:
             raise ValueError(f"unknown loader {self.loader!r} (known: {', '.join(sorted(LOADERS))})")
-        if not _METRIC_NAME.match(self.main_score):
-            raise ValueError(f"main_score {self.main_score!r} is not a metric name like ndcg_at_10")
         unknown = sorted(set(self.metrics) - set(EXTRA_METRICS))
         if unknown:
             raise ValueError(f"unknown metrics {unknown} (known: {', '.join(EXTRA_METRICS)})")
+        valid = task_metric_names(self)
+        if self.main_score not in valid:
+            raise ValueError(main_score_error(self, valid))
         if self.loader in ("beir", "squad", "trec") and not self.path:
             raise ValueError(f"task {self.name!r}: loader {self.loader!r} needs a path")
 
@@ -94,9 +113,17 @@ def load_suite(name_or_file: str) -> Suite:
     if not isinstance(raw, dict):
         raise EmbedbenchError(f"{path}: a suite file must be a mapping with name and tasks")
     try:
-        return Suite.model_validate(raw)
+        suite = Suite.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        kind = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
+        kind = "unknown key" if first["type"] == "extra_forbidden" else first["msg"].removeprefix("Value error, ")
         raise EmbedbenchError(f"{path}: {where}: {kind}") from None
+    from embedbench.data.tasks import check_options
+
+    for i, task in enumerate(suite.tasks):
+        try:
+            check_options(task)
+        except EmbedbenchError as exc:
+            raise EmbedbenchError(f"{path}: tasks.{i}: {exc}") from None
+    return suite

@@ -30,5 +30,10 @@ def format_results(results: Sequence[Result], fmt: str) -> str:
         frame = frame.assign(metrics=[json.dumps(r.metrics, sort_keys=True) for r in results])
         return frame.to_csv(index=False)
     table = frame[TABLE_COLUMNS].copy()
-    table["main_score"] = table["main_score"].map(lambda v: f"{v:.4f}")
+    table["main_score"] = table["main_score"].map(_score)
     return table.to_string(index=False)
+
+
+def _score(value: float | None) -> str:
+    """A main score; "–" where it was not computed (a two-stage search cut above its cutoff)."""
+    return "–" if value is None or pd.isna(value) else f"{value:.4f}"

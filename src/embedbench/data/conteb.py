@@ -30,7 +30,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from embedbench.data.hub import load_hub_split, require_columns, resolve_source
-from embedbench.data.tasks import LoadContext, TaskData
+from embedbench.data.tasks import ConTEBOptions, LoadContext, TaskData
 from embedbench.data.types import Document, Query, RetrievalData
 from embedbench.errors import DataError, EmbedbenchError
 
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = ["load_conteb_task", "split_chunk_id"]
 
-_OPTIONS = {"repo", "revision", "documents_config", "queries_config", "hub_path"}
+_OPTIONS = set(ConTEBOptions.model_fields)
 
 
 def split_chunk_id(chunk_id: str) -> tuple[str, int] | None:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from embedbench.data.tasks import LoadContext, TaskData
+from embedbench.data.tasks import KiltOptions, LoadContext, TaskData
 from embedbench.data.types import Document, Query, RetrievalData
 from embedbench.errors import DataError, EmbedbenchError
 from embedbench.rag_text import normalize_answer
@@ -69,6 +69,10 @@ class _Question:
 
 def load_kilt_task(spec: "TaskSpec", ctx: LoadContext) -> list[TaskData]:
     opts = dict(spec.options)
+    unknown = sorted(set(opts) - set(KiltOptions.model_fields))
+    if unknown:
+        raise EmbedbenchError(f"task {spec.name!r}: unknown KILT options {unknown} "
+                              f"(known: {', '.join(KiltOptions.model_fields)})")
     name = opts.get("dataset")
     if name not in QUESTIONS:
         raise EmbedbenchError(f"task {spec.name!r}: options.dataset must be one of {', '.join(QUESTIONS)}, "

@@ -37,14 +37,14 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from embedbench.data.hub import MIRROR_ENV, resolve_source
-from embedbench.data.tasks import LoadContext, TaskData
+from embedbench.data.tasks import LoadContext, MtebOptions, TaskData
 from embedbench.data.types import Document, Query, RetrievalData
 from embedbench.errors import EmbedbenchError
 
 if TYPE_CHECKING:
     from embedbench.suites import TaskSpec
 
-OPTIONS = ("task", "revision", "eval_splits", "hf_subsets", "hub_path")
+OPTIONS = tuple(MtebOptions.model_fields)
 
 
 def load_mteb_task(spec: "TaskSpec", ctx: LoadContext) -> list[TaskData]:

@@ -4,6 +4,10 @@ Each loader is named in LOADERS as "module:function" and imported on first use, 
 needs mteb or datasets costs nothing to a run that doesn't. A loader has the signature
 `load(spec: TaskSpec, ctx: LoadContext) -> list[TaskData]` and returns validated data; a task with
 several language subsets (mteb's multilingual tasks) returns one TaskData per subset.
+
+Each loader's `options:` are described by a pydantic model in OPTIONS (names and types; the loader
+checks the values). `check_options` runs when a suite file is read, before any data is loaded, so a
+misspelt option stops the run before anything is downloaded, encoded or written.
 """
 
 from __future__ import annotations
@@ -13,9 +17,12 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from embedbench.data.types import RetrievalData
+from embedbench.errors import EmbedbenchError
 
 if TYPE_CHECKING:
     from embedbench.suites import TaskSpec
@@ -37,6 +44,88 @@ LOADERS: dict[str, str] = {
 
 # Metric families a task may add to the standard ones (see embedbench.task_metrics).
 EXTRA_METRICS = ("comprehensiveness", "answer_recall")
+
+
+class NoOptions(BaseModel):
+    """A loader that takes no options (everything comes from `path`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class MtebOptions(NoOptions):
+    task: str | None = None  # the mteb task name (required by the loader)
+    revision: str | None = None
+    eval_splits: list[str] | None = None
+    hf_subsets: list[str] | None = None
+    hub_path: str | None = None
+
+
+class ToolRetOptions(NoOptions):
+    category: str | None = None
+    tasks: list[str] | None = None
+    corpus: str | None = None
+    tool_text: str | None = None
+    queries_revision: str | None = None
+    tools_revision: str | None = None
+    hub_path: str | None = None
+    instruction: str | None = None  # with | without | both (read by the runner)
+
+
+class ConTEBOptions(NoOptions):
+    repo: str | None = None
+    revision: str | None = None
+    documents_config: str | None = None
+    queries_config: str | None = None
+    hub_path: str | None = None
+
+
+class KiltOptions(NoOptions):
+    dataset: str | None = None
+    subset: str | None = None
+    max_passages: int | None = None
+    max_queries: int | None = None
+    queries: dict[str, Any] | None = None  # source overrides (embedbench.data.kilt.HubRef fields)
+    corpus: dict[str, Any] | None = None
+    triviaqa_questions: dict[str, Any] | None = None
+    hub_mirror: str | None = None
+
+
+class XquadOptions(NoOptions):
+    mode: str | None = None
+    languages: list[str] | str | None = None
+    document: str | None = None
+    unit: str | None = None
+    query_language: str | None = None
+
+
+class SyntheticOptions(NoOptions):
+    seed: int | None = None
+    languages: list[str] | str | None = None
+    n_queries: int | None = None
+    corpus_size: int | None = None
+    by_language: bool | None = None
+
+
+OPTIONS: dict[str, type[NoOptions]] = {
+    "beir": NoOptions, "squad": NoOptions, "trec": NoOptions, "bfcl": NoOptions, "codebase-contextual": NoOptions,
+    "mteb": MtebOptions, "toolret": ToolRetOptions, "conteb": ConTEBOptions, "kilt": KiltOptions,
+    "xquad-r": XquadOptions, "synthetic-q2q": SyntheticOptions, "synthetic-q2d": SyntheticOptions,
+}
+
+
+def check_options(spec: "TaskSpec") -> None:
+    """A task's options against its loader's schema: unknown names (listing the valid ones) and types."""
+    schema = OPTIONS[spec.loader]
+    try:
+        schema.model_validate(spec.options)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = str(first["loc"][0]) if first["loc"] else "options"
+        valid = ", ".join(schema.model_fields) or "none"
+        if first["type"] == "extra_forbidden":
+            raise EmbedbenchError(f"task {spec.name!r}: unknown option {key!r} for loader {spec.loader} "
+                                  f"(valid: {valid})") from None
+        raise EmbedbenchError(f"task {spec.name!r}: options.{key}: {first['msg']}") from None
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from embedbench.data.hub import load_hub_split, require_columns, resolve_source
-from embedbench.data.tasks import LoadContext, TaskData
+from embedbench.data.tasks import LoadContext, TaskData, ToolRetOptions
 from embedbench.data.tools import render_tool
 from embedbench.data.types import Document, Query, RetrievalData
 from embedbench.errors import DataError, EmbedbenchError
@@ -63,8 +63,7 @@ TASK_CATEGORY: dict[str, str] = {
     **{t: "customized" for t in ("appbench", "gpt4tools", "gta", "taskbench-huggingface", "taskbench-multimedia",
                                  "metatool", "tool-be-honest", "toolalpaca", "toolbench-sam")},
 }
-_OPTIONS = {"category", "tasks", "corpus", "tool_text", "queries_revision", "tools_revision", "hub_path",
-            "instruction"}
+_OPTIONS = set(ToolRetOptions.model_fields)
 
 
 def _param_schema(params: object) -> Mapping[str, Any] | None:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from embedbench.data.squad import load_squad
-from embedbench.data.tasks import LoadContext, TaskData
+from embedbench.data.tasks import LoadContext, TaskData, XquadOptions
 from embedbench.data.types import Document, Query, RetrievalData
 from embedbench.errors import DataError, EmbedbenchError
 
@@ -43,7 +43,7 @@ __all__ = ["LANGUAGES", "MODES", "load_xquad_task", "local_data_file", "sentence
 LANGUAGES = ("ar", "de", "el", "en", "es", "hi", "ru", "th", "tr", "vi", "zh")
 MODES = ("paragraph", "rag", "contextual", "cross-lingual", "q2q")
 POOLED = "multilingual"  # the language label of the pooled cross-lingual task
-_OPTIONS = {"mode", "languages", "document", "unit", "query_language"}
+_OPTIONS = set(XquadOptions.model_fields)
 
 
 def local_data_file(data_dir: Path | None, folder: str, name: str) -> Path:

@@ -13,8 +13,10 @@ Two wire shapes:
 
 Quantized endpoints never reveal the pre-quantization float, so the "float" vectors returned here
 are the decoded codes cast to float32: int8 codes keep their integer values (-128..127), binary
-bits become +1 (bit set) / -1. `meta.float_note` says so, and `meta.native_quantizers` maps the
-harness's precisions back onto the server's codes:
+bits become +1 (bit set) / -1. `meta.served_precision` says what they are (int8 / binary), so the
+runner records such a model's results at that precision and refuses finer ones (an "fp32" result
+would be the int8 number at 4·d bytes); `meta.native_quantizers` maps the harness's precisions back
+onto the server's codes:
 
 * int8 endpoint: "int8" -> the codes themselves as int8 (`rint`, clipped; exact on the returned
   vectors and on any MRL prefix of them); "binary" -> `codes >= 0`. For pplx-embed, whose code is
@@ -52,14 +54,17 @@ _FLOAT_NOTES = {
     "float": "the server's float embedding",
     "base64": "the server's float embedding (base64 float32)",
     "base64_int8": (
-        "the API's int8 codes (pplx-embed: round(tanh(x)*127)) as float32; the pre-quantization float "
-        "is not served, so fp32 scores the int8 codes"
+        "the API's int8 codes (pplx-embed: round(tanh(x)*127)); the pre-quantization float is not served, "
+        "so results are int8 (or coarser), never fp32"
     ),
     "base64_binary": (
-        "the API's binary codes as +1/-1 float32; the pre-quantization float is not served, so fp32 "
-        "scores the binary vector"
+        "the API's binary codes as +1/-1 float32; the pre-quantization float is not served, so results "
+        "are binary only"
     ),
 }
+# What the vectors are when they arrive (EncoderMeta.served_precision): the runner records an int8
+# endpoint's result as int8 (native: quantized by the server, d bytes) and refuses finer precisions.
+SERVED_PRECISION = {"float": "fp32", "base64": "fp32", "base64_int8": "int8", "base64_binary": "binary"}
 
 
 def int8_codes(x: np.ndarray) -> np.ndarray:
@@ -191,6 +196,8 @@ class HttpEmbeddingEncoder:
             float_note=_FLOAT_NOTES[encoding_format],
             source=source or f"http:{self.base_url}",
             license=license,
+            served_precision=SERVED_PRECISION[encoding_format],
+            libraries=(),  # the server computes the vectors: no local torch stack touches them
         )
 
     def __repr__(self) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from embedbench.atomic import atomic_write_text
 from embedbench.errors import EmbedbenchError
 from embedbench.report.figures import write_figures
 from embedbench.report.plotting import FigureData
@@ -65,6 +66,4 @@ def write_index(out_dir: Path, files: list[Path], figures: list[FigureData], n_r
         else:
             links = ", ".join(f"[{p.suffix[1:].upper()}]({p.name})" for p in fd.files)
             lines.append(f"- {fd.title}: {links}" + (f" — {fd.note}" if fd.note else ""))
-    path = out_dir / "index.md"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
+    return atomic_write_text(out_dir / "index.md", "\n".join(lines) + "\n")

@@ -39,12 +39,16 @@ def recall_curves(grid: Grid, out_dir: Path) -> FigureData:
     fd = FigureData("recall_curves", "Recall@k (mean over common tasks, each model's full dimension)")
     candidates = _full_dim_rows(grid)
     rows, tasks = comparable(candidates)
-    ks = [k for k in RECALL_KS if tasks and all(f"recall_at_{k}" in tr.row.cells[t].metrics for tr in rows for t in tasks)]
+    # A k some row did not measure (past its two-stage rescore depth) is a gap in that row's line only.
+    measured = {id(tr): {k for k in RECALL_KS if tasks and all(
+        tr.row.cells[t].metrics.get(f"recall_at_{k}") is not None for t in tasks)} for tr in rows}
+    ks = [k for k in RECALL_KS if any(k in measured[id(tr)] for tr in rows)]
     if not rows or len(ks) < 2:
         fd.skipped = "needs recall_at_k for at least two k on a common set of tasks"
         return fd
     lines = {(tr.row.model_label, tr.row.precision):
-             [float(np.mean([tr.row.cells[t].metrics[f"recall_at_{k}"] for t in tasks])) for k in ks] for tr in rows}
+             [float(np.mean([tr.row.cells[t].metrics[f"recall_at_{k}"] for t in tasks]))
+              if k in measured[id(tr)] else None for k in ks] for tr in rows}
     fd.data = {"k": ks, "lines": {f"{m} · {p}": ys for (m, p), ys in lines.items()},
                "tasks": [grid.task_label(t) for t in tasks],
                "left_out": sorted(f"{tr.row.model_label} · {tr.row.precision}" for tr in candidates
@@ -54,7 +58,7 @@ def recall_curves(grid: Grid, out_dir: Path) -> FigureData:
     with matplotlib.rc_context(STYLE):
         fig = new_figure(10, 6)
         ax = fig.add_subplot()
-        _plot_lines(ax, {key: (ks, ys) for key, ys in lines.items()})
+        _plot_lines(ax, {key: (ks, [np.nan if y is None else y for y in ys]) for key, ys in lines.items()})
         ax.set_xscale("log")
         ax.set_xticks(ks, [str(k) for k in ks])
         ax.minorticks_off()
@@ -111,7 +115,7 @@ def scale_curves(grid: Grid, out_dir: Path) -> FigureData:
     for row in grid.rows:
         for task, result in row.cells.items():
             size = result.variant.get("corpus_size")
-            if size is None:
+            if size is None or result.main_score is None:
                 continue
             panel = (task.suite, task.task, task.split, task.language)
             names[panel] = f"{grid.task_label(task)} ({result.main_score_name})"

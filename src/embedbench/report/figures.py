@@ -13,6 +13,7 @@ import numpy as np
 from matplotlib.ticker import FuncFormatter
 
 from embedbench.report.curves import mrl_curves, recall_curves, scale_curves
+from embedbench.report.fmt import ABSENT
 from embedbench.report.grid import Grid
 from embedbench.report.plotting import (MARKERS, STYLE, FigureData, legend_outside, model_colors, new_figure,
                                         precision_sorted, save, score_unit)
@@ -84,7 +85,8 @@ def task_heatmap(grid: Grid, out_dir: Path) -> FigureData:
         mid = (finite.min() + finite.max()) / 2 if finite.size else 0.5
         for i, j in np.ndindex(arr.shape):
             missing = math.isnan(arr[i, j])
-            ax.text(j, i, "n/a" if missing else f"{arr[i, j]:.3f}", ha="center", va="center", fontsize=10,
+            blank = ABSENT if grid.rows[i].absent(grid.tasks[j]) else "n/a"
+            ax.text(j, i, blank if missing else f"{arr[i, j]:.3f}", ha="center", va="center", fontsize=10,
                     color="#555555" if missing else ("white" if arr[i, j] < mid else "black"))
         ax.set_xticks(range(len(grid.tasks)), fd.data["columns"], rotation=30, ha="right")
         ax.set_yticks(range(len(grid.rows)), fd.data["rows"])

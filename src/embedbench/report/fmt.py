@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import math
 
+ABSENT = "–"  # a result is there but this number was not measured (past a two-stage rescore depth)
+ABSENT_NOTE = (f"{ABSENT} = not measured: a two-stage search (binary+int8 / binary+fp32) returns only its "
+               "--rescore-depth candidates, so a metric at a cutoff past that depth is not computed; it is "
+               "missing, never a loss")
+
 
 def score(value: float | None, digits: int = 4) -> str:
     return "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"

@@ -94,10 +94,16 @@ class Grid:
         """(mean main score over the suite's tasks, "") or (None, why it is blank)."""
         info = self.suites[suite]
         scores: dict[TaskKey, float] = {}
+        unmeasured = []
         for t in info.tasks:
-            members = info.members(t, row.cells)
-            if members:
-                scores[t] = _mean([row.cells[m].main_score for m in members])
+            values = [row.cells[m].main_score for m in info.members(t, row.cells)]
+            if None in values:
+                unmeasured.append(t)
+            elif values:
+                scores[t] = _mean(values)
+        if unmeasured:  # a mean without them would be over other tasks than the other rows' means
+            return None, (f"{', '.join(self.task_label(t) for t in unmeasured)}: main score not measured "
+                          "(its cutoff is past the two-stage rescore depth)")
         missing = [t for t in info.tasks if t not in scores]
         if missing:
             return None, f"no result for {', '.join(self.task_label(t) for t in missing)}"
@@ -115,7 +121,7 @@ class Grid:
         return self._ci[id(result)]
 
     def _compute_ci(self, result: Result) -> tuple[float, float] | None:
-        if self.results_dir is None:
+        if self.results_dir is None or result.main_score is None:
             return None
         try:
             values = read_per_query(self.results_dir, result).get(result.main_score_name) or {}

@@ -9,9 +9,11 @@ import json
 from html import escape
 from pathlib import Path
 
+from embedbench.atomic import atomic_write_text
 from embedbench.report import fmt
 from embedbench.report.assets import CSS, ERROR_HOOK, SCRIPT
 from embedbench.report.grid import PRECISION_ORDER
+from embedbench.report.fmt import ABSENT, ABSENT_NOTE
 from embedbench.report.leaderboard import Cell, Column, Leaderboard
 from embedbench.report.reference import NOTES, REPORTED, SOURCE
 from embedbench.results import Result
@@ -37,6 +39,10 @@ def provenance_lines(r: Result) -> list[str]:
 
 
 def _cell_title(col: Column, cell: Cell) -> str:
+    if cell.absent:
+        r = cell.results[0]
+        return "\n".join([f"{r.main_score_name}: {ABSENT_NOTE}", f"variant: {r.variant_label()}",
+                          *provenance_lines(r)])
     if cell.value is None:
         return cell.note or "no result"
     if col.kind == "task":
@@ -56,8 +62,9 @@ def _cell_title(col: Column, cell: Cell) -> str:
 def _score_td(col: Column, cell: Cell) -> str:
     suite = e(col.suite)
     if cell.value is None:
+        shown = ABSENT if cell.absent else "n/a" if cell.note else ""
         return f'<td class="num blank" data-key="{e(col.key)}" data-suite="{suite}" data-value="" ' \
-               f'title="{e(_cell_title(col, cell))}">{"n/a" if cell.note else ""}</td>'
+               f'title="{e(_cell_title(col, cell))}">{shown}</td>'
     text = fmt.score(cell.value)
     inner = f'<strong class="best" title="best in column">{text}</strong>' if cell.best else text
     if cell.other_data:
@@ -76,7 +83,7 @@ def _details(lb: Leaderboard, i: int, ncols: int) -> str:
     for task, r in sorted(lr.row.cells.items()):
         ci = lb.grid.ci(r)
         body.append("<tr>" + "".join(f"<td>{e(v)}</td>" for v in (
-            lb.grid.task_label(task), r.main_score_name, fmt.score(r.main_score),
+            lb.grid.task_label(task), r.main_score_name, ABSENT if r.main_score is None else fmt.score(r.main_score),
             f"[{ci[0]:.4f}, {ci[1]:.4f}]" if ci else "n/a", r.n_queries, r.n_docs, r.revision,
             r.provenance.dataset_hash, code_version(r), r.provenance.created_at)) + "</tr>")
     flags = "".join(f'<p class="flag">⚠ {e(f)}</p>' for f in lr.row.flags)
@@ -130,7 +137,8 @@ def render_html(lb: Leaderboard) -> str:
     ths += [f'<th data-key="{e(c.key)}" data-type="num" data-suite="{e(c.suite)}"><button type="button">'
             f"{e(c.label)}</button></th>" for c in lb.columns]
     precisions = sorted({lr.row.precision for lr in lb.rows}, key=lambda p: (PRECISION_ORDER.get(p, 99), p))
-    notes = "".join(f"<li>{e(n)}</li>" for n in lb.footnotes())
+    absent = [ABSENT_NOTE] if any(c.absent for lr in lb.rows for c in lr.cells.values()) else []
+    notes = "".join(f"<li>{e(n)}</li>" for n in [*lb.footnotes(), *absent])
     body = "".join(_entry(lb, i) for i in range(len(lb.rows)))
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -153,5 +161,4 @@ Hover a number for its provenance; ▸ opens the details. Click a column header 
 
 def write_html(lb: Leaderboard, out_dir: Path) -> Path:
     path = out_dir / "leaderboard.html"
-    path.write_text(render_html(lb), encoding="utf-8")
-    return path
+    return atomic_write_text(path, render_html(lb))

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from embedbench.atomic import atomic_write_text
 from embedbench.report import fmt
+from embedbench.report.fmt import ABSENT, ABSENT_NOTE
 from embedbench.report.grid import Grid, Row, TaskKey
 from embedbench.report.reference import COLUMNS as REF_COLUMNS
 from embedbench.report.reference import NOTES, REPORTED, SOURCE, reference_records
@@ -36,6 +38,7 @@ class Cell:
     note: str = ""  # why a blank average is blank
     other_data: bool = False  # a task score on another dataset than the column's main one (never "best")
     results: list[Result] = field(default_factory=list)
+    absent: bool = False  # a result is there, its main score was not measured (shown as ABSENT)
 
 
 @dataclass
@@ -84,8 +87,8 @@ def build_leaderboard(grid: Grid) -> Leaderboard:
         for col in columns:
             if col.kind == "task":
                 result = row.cells.get(col.task)
-                cells[col.key] = (Cell(result.main_score, grid.ci(result), results=[result]) if result
-                                  else Cell(None))
+                cells[col.key] = (Cell(result.main_score, grid.ci(result), results=[result],
+                                       absent=result.main_score is None) if result else Cell(None))
             else:
                 value, why = grid.suite_mean(row, col.suite, by_type=col.kind == "type_mean")
                 in_suite = [r for t, r in sorted(row.cells.items()) if t.suite == col.suite]
@@ -129,7 +132,7 @@ def leaderboard_frame(lb: Leaderboard) -> pd.DataFrame:
         }
         for col in lb.columns:
             cell = lr.cells[col.key]
-            rec[col.key] = cell.value
+            rec[col.key] = ABSENT if cell.absent else cell.value
             if col.kind == "task":
                 rec[f"{col.key}:ci_low"] = cell.ci[0] if cell.ci else None
                 rec[f"{col.key}:ci_high"] = cell.ci[1] if cell.ci else None
@@ -152,7 +155,7 @@ def leaderboard_markdown(lb: Leaderboard) -> str:
         cells = []
         for col in lb.columns:
             cell = lr.cells[col.key]
-            text = fmt.score(cell.value)
+            text = ABSENT if cell.absent else fmt.score(cell.value)
             if cell.best:
                 text = f"**{text}**"
             if cell.other_data:
@@ -171,6 +174,8 @@ def leaderboard_markdown(lb: Leaderboard) -> str:
            fmt.md_table(header, body, ["---"] * 4 + ["---:"] * (len(header) - 4)), ""]
     if any(c.other_data for lr in lb.rows for c in lr.cells.values()):
         out += ["† evaluated on a different dataset (dataset hash) than most results in its column; not ranked.", ""]
+    if any(c.absent for lr in lb.rows for c in lr.cells.values()):
+        out += [ABSENT_NOTE + ".", ""]
     if notes:
         out += ["Notes:", ""] + [f"{i}. {fmt.md_cell(n)}" for i, n in enumerate(notes, 1)] + [""]
     out += [reference_markdown()]
@@ -190,8 +195,8 @@ def reference_markdown() -> str:
 
 def write_leaderboard(lb: Leaderboard, out_dir: Path) -> list[Path]:
     md, csv, ref = out_dir / "leaderboard.md", out_dir / "leaderboard.csv", out_dir / "reference.csv"
-    md.write_text(leaderboard_markdown(lb), encoding="utf-8")
-    leaderboard_frame(lb).to_csv(csv, index=False)
-    pd.DataFrame(reference_records(), columns=REF_COLUMNS).assign(reported_by="authors", source=SOURCE).to_csv(
-        ref, index=False)
+    atomic_write_text(md, leaderboard_markdown(lb))
+    atomic_write_text(csv, leaderboard_frame(lb).to_csv(index=False))
+    atomic_write_text(ref, pd.DataFrame(reference_records(), columns=REF_COLUMNS).assign(
+        reported_by="authors", source=SOURCE).to_csv(index=False))
     return [md, csv, ref]

@@ -9,6 +9,7 @@ import matplotlib
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from embedbench.atomic import atomic_write
 from embedbench.report.grid import PRECISION_ORDER, Grid
 
 STYLE = {"font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11, "legend.fontsize": 10,
@@ -54,7 +55,8 @@ def new_figure(width: float, height: float) -> Figure:
 
 
 def save(fig: Figure, out_dir: Path, name: str) -> list[Path]:
-    png, svg = out_dir / f"{name}.png", out_dir / f"{name}.svg"
-    fig.savefig(png, dpi=150, metadata={"Software": None})
-    fig.savefig(svg, metadata={"Date": None, "Creator": None})
+    png = atomic_write(out_dir / f"{name}.png", lambda f: fig.savefig(f, format="png", dpi=150,
+                                                                      metadata={"Software": None}))
+    svg = atomic_write(out_dir / f"{name}.svg", lambda f: fig.savefig(f, format="svg",
+                                                                      metadata={"Date": None, "Creator": None}))
     return [png, svg]

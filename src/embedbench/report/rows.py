@@ -65,6 +65,12 @@ class Row:
         result = self.cells.get(task)
         return result.main_score if result is not None else None
 
+    def absent(self, task: TaskKey) -> bool:
+        """A result is there but its main score is not: a two-stage search shallower than the metric's
+        cutoff (Recall@100 at --rescore-depth 50) measures nothing there, which is not a score of 0."""
+        result = self.cells.get(task)
+        return result is not None and result.main_score is None
+
 
 def pages_per_gb(result: Result) -> int | None:
     """Vectors per GiB: the result's own `pages_per_gb` where it records one, else 2**30 // bytes."""

@@ -14,7 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from embedbench.atomic import atomic_write_text
 from embedbench.report import fmt
+from embedbench.report.fmt import ABSENT, ABSENT_NOTE
 from embedbench.report.grid import Grid, ModelKey, Row, TaskKey
 
 
@@ -39,8 +41,9 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
 class TradeoffRow:
     row: Row
     reference: Row | None  # the same model's fp32 row at full dim
-    scores: dict[TaskKey, float]
+    scores: dict[TaskKey, float]  # measured main scores only
     deltas: dict[TaskKey, float] = field(default_factory=dict)
+    absent: list[TaskKey] = field(default_factory=list)  # results whose main score was not measured
 
     @property
     def mean(self) -> float | None:
@@ -51,7 +54,8 @@ class TradeoffRow:
         return _mean(list(self.deltas.values()))
 
     def task_data(self) -> frozenset[tuple[TaskKey, str]]:
-        return frozenset((t, r.provenance.dataset_hash) for t, r in self.row.cells.items())
+        """The (task, dataset) pairs this row has a measured score for: what comparisons may use."""
+        return frozenset((t, r.provenance.dataset_hash) for t, r in self.row.cells.items() if t in self.scores)
 
     def mean_over(self, tasks: Sequence[TaskKey]) -> float | None:
         if not tasks or any(t not in self.scores for t in tasks):
@@ -85,9 +89,12 @@ def tradeoff_rows(grid: Grid) -> list[TradeoffRow]:
     references = _references(grid)
     for row in grid.rows:
         refs = references.get((row.key.model, row.key.revision, row.key.variant), [])
-        tr = TradeoffRow(row, refs[0] if refs else None, {t: r.main_score for t, r in row.cells.items()})
-        for t, r in row.cells.items():
-            same_data = [ref.cells[t] for ref in refs if t in ref.cells
+        tr = TradeoffRow(row, refs[0] if refs else None,
+                         {t: r.main_score for t, r in row.cells.items() if r.main_score is not None},
+                         absent=[t for t, r in row.cells.items() if r.main_score is None])
+        for t in tr.scores:
+            r = row.cells[t]
+            same_data = [ref.cells[t] for ref in refs if t in ref.cells and ref.cells[t].main_score is not None
                          and ref.cells[t].provenance.dataset_hash == r.provenance.dataset_hash]
             if same_data:
                 tr.deltas[t] = r.main_score - same_data[0].main_score
@@ -127,16 +134,24 @@ def tradeoff_frame(grid: Grid) -> pd.DataFrame:
             "model": row.key.model, "revision": row.key.revision, "variant": row.key.variant,
             "precision": row.precision, "quantization": row.quantization, "dim": row.dim,
             "bytes_per_vector": row.bytes_per_vector, "pages_per_gb": row.pages_per_gb,
-            "mean_main_score": tr.mean, "n_tasks": len(tr.scores),
+            "mean_main_score": tr.mean, "n_tasks": len(tr.scores), "n_tasks_not_measured": len(tr.absent),
             "reference": f"fp32 {tr.reference.dim}d" if tr.reference else "",
             "mean_delta_vs_fp32": tr.mean_delta, "n_tasks_compared": len(tr.deltas),
         }
         for t in grid.tasks:
             label = grid.task_label(t)
-            rec[label] = tr.scores.get(t, math.nan)
+            rec[label] = ABSENT if t in tr.absent else tr.scores.get(t, math.nan)
             rec[f"{label}:delta_vs_fp32"] = tr.deltas.get(t, math.nan)
         records.append(rec)
     return pd.DataFrame(records)
+
+
+def _mean_text(tr: TradeoffRow) -> str:
+    """The row's mean, saying over how many of its tasks when some were not measured."""
+    text = fmt.score(tr.mean)
+    if text and tr.absent:
+        text += f" ({len(tr.scores)}/{len(tr.scores) + len(tr.absent)} tasks)"
+    return text
 
 
 def _delta_text(tr: TradeoffRow) -> str:
@@ -149,8 +164,7 @@ def _delta_text(tr: TradeoffRow) -> str:
 def write_tradeoff(grid: Grid, out_dir: Path) -> list[Path]:
     rows = tradeoff_rows(grid)
     frame = tradeoff_frame(grid)
-    csv_path = out_dir / "tradeoff.csv"
-    frame.to_csv(csv_path, index=False)
+    csv_path = atomic_write_text(out_dir / "tradeoff.csv", frame.to_csv(index=False))
     header = ["model", "precision", "dim", "bytes/vector", "vectors/GiB", "mean main score", "Δ vs own fp32",
               *[grid.task_label(t) for t in grid.tasks]]
     body = []
@@ -158,8 +172,8 @@ def write_tradeoff(grid: Grid, out_dir: Path) -> list[Path]:
         r = tr.row
         body.append([fmt.md_cell(r.model_label), fmt.md_cell(r.precision), fmt.vector_size(r.dim),
                      fmt.vector_size(r.bytes_per_vector),
-                     fmt.integer(r.pages_per_gb), fmt.score(tr.mean), _delta_text(tr),
-                     *[fmt.score(tr.scores.get(t)) for t in grid.tasks]])
+                     fmt.integer(r.pages_per_gb), _mean_text(tr), _delta_text(tr),
+                     *[ABSENT if t in tr.absent else fmt.score(tr.scores.get(t)) for t in grid.tasks]])
     text = ["# Quantization trade-off", "",
             "Main score per task (0-1) and its mean over the tasks each row has; Δ is the mean, over the tasks both "
             "have (same dataset hash), of score minus the same model's own fp32 score at its largest evaluated "
@@ -168,6 +182,7 @@ def write_tradeoff(grid: Grid, out_dir: Path) -> list[Path]:
     missing = sorted({tr.row.key.model for tr in rows if tr.reference is None})
     if missing:
         text += [f"No fp32 result to compare with for: {', '.join(fmt.md_cell(m) for m in missing)} (Δ left blank).", ""]
-    md_path = out_dir / "tradeoff.md"
-    md_path.write_text("\n".join(text), encoding="utf-8")
+    if any(tr.absent for tr in rows):
+        text += [ABSENT_NOTE + "; a row's mean is then over its measured tasks (k/n tasks).", ""]
+    md_path = atomic_write_text(out_dir / "tradeoff.md", "\n".join(text))
     return [md_path, csv_path]
