@@ -12,8 +12,10 @@ RESULTS ?= results
 SHARED_DATA := $(abspath ../shared/data)
 export EMBEDBENCH_DATA_DIR ?= $(if $(wildcard $(SHARED_DATA)),$(SHARED_DATA),)
 
+# `make eval && make gate`: the fresh run of MODEL in RESULTS against the committed baseline (the
+# candidate folder holds results/baselines, which the gate leaves to the baseline side).
 BASELINE ?= results:results/baselines
-CANDIDATE ?= results:results
+CANDIDATE ?= results:$(RESULTS),model=$(MODEL)
 GATE_PLAN ?=
 
 .PHONY: setup eval report gate test bench clean

@@ -15,7 +15,7 @@ import pytest
 from embedbench.errors import EmbedbenchError
 from embedbench.gate import holm, main, parse_selector, run_gate, sign_flip_pvalue
 from embedbench.gate.stats import bootstrap_ci
-from embedbench.results import PER_QUERY_SUFFIX, Provenance, Result, result_path, write_result
+from embedbench.results import Provenance, Result, per_query_path, result_path, write_result
 
 METRIC = "ndcg_at_10"
 
@@ -284,7 +284,7 @@ def test_missing_per_query_file(tmp_path, base_scores, capsys):
     put(tmp_path, "base", base_scores)
     cand = put(tmp_path, "cand", base_scores)
     path = result_path(tmp_path, cand)
-    path.with_name(path.stem + PER_QUERY_SUFFIX).unlink()
+    per_query_path(path, Result.model_validate_json(path.read_text())).unlink()  # the file the summary names
     assert_exit_2(capsys, ["per-query scores are missing"],
                   "--baseline", "model=base", "--candidate", "model=cand", "--results-dir", str(tmp_path))
 

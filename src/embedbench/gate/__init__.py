@@ -8,13 +8,13 @@ Reads results only (never runs a model). See `embedbench.gate.core` for the proc
 """
 
 from embedbench.gate.cli import add_gate_arguments, gate_main, main
-from embedbench.gate.core import MODEL_SPECIFIC_VARIANT_KEYS, run_gate
+from embedbench.gate.core import run_gate
 from embedbench.gate.report import GateReport, GateSettings, Side, SuiteCheck, TaskComparison
 from embedbench.gate.selectors import Selector, parse_selector
 from embedbench.gate.stats import bootstrap_ci, holm, sign_flip_pvalue
 
 __all__ = [
-    "GateReport", "GateSettings", "MODEL_SPECIFIC_VARIANT_KEYS", "Side", "SuiteCheck", "TaskComparison",
+    "GateReport", "GateSettings", "Side", "SuiteCheck", "TaskComparison",
     "Selector", "add_gate_arguments", "bootstrap_ci", "gate_main", "holm", "main", "parse_selector",
     "run_gate", "sign_flip_pvalue",
 ]

@@ -25,16 +25,18 @@ d_q = candidate_q - baseline_q.
 Pairing
 -------
 Results pair on (suite, task, split, language, precision, dim, variant) -- the identity without
-model and revision. Variant settings that describe a model rather than the data
-(``MODEL_SPECIFIC_VARIANT_KEYS``) and ``limit_queries`` (checked separately, with its own error) are
-left out. When both selectors pin ``precision``, ``dim`` or a ``variant.NAME`` to different values
-(``--baseline model=m,precision=fp32 --candidate model=m,precision=int8``), that axis is what is
-being compared and leaves the pairing key too.
+model and revision. Every variant setting the runner writes takes part (a ToolRet result with
+``instruction=with`` pairs with ``instruction=with`` only, a ``context=late-chunking`` result with
+``context=late-chunking``, a synthetic task's ``corpus_size=N`` with the same N, and so on for
+``rescore_depth``, ``generator``, ``max_length``, ...), except ``limit_queries``, which is checked
+separately with its own error. When both selectors pin ``precision``, ``dim`` or a ``variant.NAME``
+to different values (``--baseline model=m,precision=fp32 --candidate model=m,precision=int8``), that
+axis is what is being compared and leaves the pairing key too (with ``variant.NAME_revision``, the
+revision of what NAME names, e.g. ``generator_revision`` when ``variant.generator`` is compared).
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections import defaultdict
 from dataclasses import dataclass
@@ -47,12 +49,10 @@ from embedbench.gate.report import GateReport, GateSettings, Side, SuiteCheck, T
 from embedbench.gate.selectors import Selected, Selector, parse_selector, select
 from embedbench.gate.stats import DEFAULT_RESAMPLES, DEFAULT_SEED, bootstrap_ci, holm, sign_flip_pvalue, task_rng
 from embedbench.plans import EvalPlan, load_plan
+from embedbench.results import load_per_query_file
 
 MIN_RESAMPLES = 10_000
-MODEL_SPECIFIC_VARIANT_KEYS = frozenset(
-    {"context_mode", "instruction", "prompt", "prompt_name", "query_prompt", "document_prompt"}
-)
-UNPAIRED_VARIANT_KEYS = MODEL_SPECIFIC_VARIANT_KEYS | {"limit_queries"}
+UNPAIRED_VARIANT_KEYS = frozenset({"limit_queries"})  # compared by _check_pair, with a clearer error
 COMPARABLE_AXES = ("precision", "dim")
 LEXICAL_PRECISION = "lexical"  # what the runner records for search-only models such as BM25
 
@@ -72,7 +72,7 @@ def _free_axes(baseline: Selector, candidate: Selector) -> frozenset[str]:
     for key in set(baseline.filters) & set(candidate.filters):
         comparable = key in COMPARABLE_AXES or key.startswith("variant.")
         if comparable and set(baseline.filters[key]) != set(candidate.filters[key]):
-            free.add(key)
+            free.update({key, f"{key}_revision"} if key.startswith("variant.") else {key})
     return frozenset(free)
 
 
@@ -144,9 +144,12 @@ def _read_scores(sel: Selected, metric: str, label: str, side: str) -> dict[str,
     if not path.exists():
         raise EmbedbenchError(f"{path}: per-query scores are missing ({side} {label})")
     try:
-        per_query = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        per_query = load_per_query_file(path)
+    except (OSError, UnicodeDecodeError, ValueError, EOFError) as exc:
         raise EmbedbenchError(f"{path}: unreadable per-query scores ({exc})") from None
+    if sel.result.metrics.get(metric, 0.0) is None:
+        raise EmbedbenchError(f"{side} {label}: {metric} is not measured (past its rescoring depth "
+                              f"{sel.result.variant.get('rescore_depth')}); gate on a metric within the depth (--metric)")
     if not isinstance(per_query, dict) or metric not in per_query or not isinstance(per_query[metric], dict):
         available = ", ".join(sorted(per_query)) if isinstance(per_query, dict) else "none"
         raise EmbedbenchError(f"{path}: no per-query {metric!r} scores ({side} {label}; available: {available})")

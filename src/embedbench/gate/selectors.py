@@ -20,7 +20,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from embedbench.errors import EmbedbenchError
-from embedbench.results import PER_QUERY_SUFFIX, Result
+from embedbench.results import PER_QUERY_SUFFIX, Result, per_query_path
 
 DIR_PREFIX = "results:"
 
@@ -58,7 +58,7 @@ class Selected:
 
     @property
     def per_query_path(self) -> Path:
-        return self.path.with_name(self.path.stem + PER_QUERY_SUFFIX)
+        return per_query_path(self.path, self.result)  # the file the summary names (schema 2) or schema 1's
 
 
 def parse_selector(text: str) -> Selector:
@@ -103,7 +103,7 @@ def scan_results(root: Path) -> list[Selected]:
         raise EmbedbenchError(f"results folder {root} does not exist")
     found = []
     for path in sorted(root.rglob("*.json")):
-        if path.name.endswith(PER_QUERY_SUFFIX) or path.name.startswith(".tmp-"):
+        if path.name.endswith(PER_QUERY_SUFFIX) or path.name.startswith("."):  # .tmp-*: a write in progress
             continue
         try:
             found.append(Selected(Result.model_validate_json(path.read_text(encoding="utf-8")), path))
@@ -124,26 +124,33 @@ def _inside(path: Path, folder: Path) -> bool:
         return False
 
 
+def _nested(root: Path, others: tuple[Path, ...]) -> list[Path]:
+    """The folders of `others` strictly inside `root`: they belong to the other side, never this one."""
+    return [f for f in others if _inside(f, root) and f.resolve() != root.resolve()]
+
+
 def select(
     selector: Selector, results_dir: Path, side: str, exclude: tuple[Path, ...] = ()
 ) -> list[Selected]:
     """The results `selector` picks for `side` ("baseline" / "candidate").
 
-    Filters without a folder search `results_dir`, leaving out folders in `exclude` (the other
-    side's ``results:DIR``, so ``results:results/baselines`` vs ``model=X`` over ``results/`` does not
-    see the baselines twice).
+    `exclude` holds the other side's ``results:DIR``. A folder of it that lies inside this side's
+    folder (``results:DIR`` or, for filters, `results_dir`) is left out, so candidate
+    ``results:results`` next to baseline ``results:results/baselines`` never takes the baselines.
+    Equal folders are not left out: both sides then select the same files, which the gate refuses.
     """
     root = selector.directory if selector.directory is not None else results_dir
     pool = scan_results(root)
-    if selector.directory is None:
-        pool = [s for s in pool if not any(_inside(s.path, folder) for folder in exclude)]
+    others = _nested(root, exclude)
+    pool = [s for s in pool if not any(_inside(s.path, folder) for folder in others)]
     chosen = [s for s in pool if selector.matches(s.result)]
+    where = f"{root}" + (f" outside the other side's {', '.join(map(str, others))}" if others else "")
     if not chosen:
         if not pool:
-            raise EmbedbenchError(f"{side} selector {selector.text!r}: no results in {root}")
+            raise EmbedbenchError(f"{side} selector {selector.text!r}: no results in {where}")
         models = sorted({s.result.model for s in pool})
         shown = ", ".join(models[:8]) + (f", ... ({len(models)} models)" if len(models) > 8 else "")
         raise EmbedbenchError(
-            f"{side} selector {selector.text!r} matched none of the {len(pool)} results in {root} (models: {shown})"
+            f"{side} selector {selector.text!r} matched none of the {len(pool)} results in {where} (models: {shown})"
         )
     return chosen
