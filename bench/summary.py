@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-NDCG_TOL = 0.002
+NDCG_TOL = 2e-5  # mteb rounds its means to 5 places; measured agreement is about 1e-5
 NAMES = ("sweep", "overhead", "search", "exact")
 
 

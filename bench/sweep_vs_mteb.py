@@ -7,7 +7,7 @@ Per dataset, three arms run interleaved (A, B, C, A, B, C, ...), each from a col
 * ``mteb_cached``: the same six evaluations over mteb's ``CachedEmbeddingWrapper`` (encoded once).
 
 Every arm's wall time includes loading the model and the data. The nDCG@10 of every (precision, dim)
-is recorded for both tools; fp32 must agree within 0.002.
+is recorded for both tools; fp32 must agree within 2e-5.
 """
 
 from __future__ import annotations

@@ -68,8 +68,6 @@ def test_german_stopwords_and_no_stopwords():
 def test_vaswani_ndcg_well_above_random(shared_data):
     from embedbench.data.trec import load_trec
 
-    if not (shared_data / "vaswani").is_dir():
-        pytest.skip("vaswani is absent")
     data = load_trec(shared_data / "vaswani")
     model = BM25Model()
     model.index(list(data.corpus), [d.full_text for d in data.corpus.values()])

@@ -3,23 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
+from conftest import require_data
 
 from embedbench.data.formats import load_dataset_spec
 from embedbench.data.squad import load_squad
 from embedbench.errors import DataError
-
-REPO = Path(__file__).resolve().parents[1]
-DATA_DIR = Path(os.environ.get("EMBEDBENCH_DATA_DIR") or REPO.parent / "shared" / "data")
-XQUAD = DATA_DIR / "xquad-r"
-
-
-def need_xquad() -> None:
-    if not (XQUAD / "en.json").is_file():
-        pytest.skip(f"real data absent: {XQUAD / 'en.json'} (set EMBEDBENCH_DATA_DIR to the shared data folder)")
 
 
 def _qa(qid: str, question: str, answer: str = "x") -> dict:
@@ -110,8 +101,8 @@ def test_missing_file(tmp_path: Path) -> None:
 
 
 def test_real_xquad_en() -> None:
-    need_xquad()
-    data = load_dataset_spec("squad:xquad-r/en.json", DATA_DIR)
+    data_dir = require_data("xquad-r/en.json").parents[1]
+    data = load_dataset_spec("squad:xquad-r/en.json", data_dir)
     assert len(data.corpus) == 240  # 240 paragraphs, all contexts distinct
     assert len(data.queries) == 1190
     assert all(len(rels) == 1 for rels in data.qrels.values())
@@ -122,8 +113,7 @@ def test_real_xquad_en() -> None:
 
 
 def test_real_xquad_parallel_ids() -> None:
-    need_xquad()
-    en = load_squad(XQUAD / "en.json")
-    zh = load_squad(XQUAD / "zh.json")
+    en = load_squad(require_data("xquad-r/en.json"))
+    zh = load_squad(require_data("xquad-r/zh.json"))
     assert en.qrels == zh.qrels  # same question ids point at the same paragraph ids
     assert en.corpus["0-0"].text != zh.corpus["0-0"].text

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
+from conftest import require_data
 
 from embedbench.data.formats import load_dataset_spec
 from embedbench.data.trec import find_trec_files, load_trec
 from embedbench.errors import DataError
-
-REPO = Path(__file__).resolve().parents[1]
-DATA_DIR = Path(os.environ.get("EMBEDBENCH_DATA_DIR") or REPO.parent / "shared" / "data")
-VASWANI = DATA_DIR / "vaswani"
 
 DOCS = """<DOC>
 <DOCNO>1</DOCNO>
@@ -113,9 +109,8 @@ def test_errors_name_file_line_and_id(tmp_path: Path, which: str, content: str, 
 
 
 def test_real_vaswani() -> None:
-    if not (VASWANI / "qrels").is_file():
-        pytest.skip(f"real data absent: {VASWANI} (set EMBEDBENCH_DATA_DIR to the shared data folder)")
-    data = load_dataset_spec("trec:vaswani", DATA_DIR)
+    data_dir = require_data("vaswani/qrels").parents[1]
+    data = load_dataset_spec("trec:vaswani", data_dir)
     assert len(data.corpus) == 11_429
     assert len(data.queries) == 93
     assert sum(len(r) for r in data.qrels.values()) == 2_083

@@ -193,10 +193,10 @@ def _write_small_vaswani(src: Path, out: Path) -> None:
 def small_data(tmp_path_factory) -> Path:
     """The shared data cut down, in its own formats: XQuAD-R's first 2 articles per language (10 paragraphs,
     97 questions), the codebase's first 8 files with the queries they answer, vaswani's first 5 topics."""
-    from conftest import SHARED_DATA
+    from conftest import SHARED_DATA, SHARED_DATASETS, require_data
 
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"shared data folder {SHARED_DATA} is absent (set EMBEDBENCH_DATA_DIR)")
+    for relative in SHARED_DATASETS:
+        require_data(relative)
     root = tmp_path_factory.mktemp("small-data")
     (root / "xquad-r").mkdir()
     for lang in LANGUAGES:

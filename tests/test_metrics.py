@@ -7,10 +7,10 @@ import math
 
 import numpy as np
 import pytest
+import pytrec_eval
 
 from embedbench.metrics import K_VALUES, mean_metrics, per_query_metrics, rank
 
-pytrec_eval = pytest.importorskip("pytrec_eval")
 
 FAMILIES = ("ndcg", "recall", "mrr", "map", "precision")
 # mteb family -> pytrec_eval measure family (mrr is handled separately: recip_rank on cut runs).

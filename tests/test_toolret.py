@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import FakeEncoder, pytrec_oracle
 
+import embedbench
 from embedbench.data.tasks import LoadContext, load_task_data
 from embedbench.data.toolret import GENERIC_INSTRUCTION, tool_text
 from embedbench.errors import DataError, EmbedbenchError
@@ -135,10 +137,6 @@ def test_shipped_suite_pins_revisions_and_covers_every_task():
 
 
 def test_evaluate_end_to_end_with_comprehensiveness(mirror, tmp_path):
-    pytest.importorskip("embedbench.precision")
-    import embedbench
-    from conftest import FakeEncoder
-
     suite = tmp_path / "toolret-mirror.yaml"
     suite.write_text(yaml.safe_dump({"name": "toolret-mirror", "tasks": [{
         "name": "ToolRet-Web", "loader": "toolret", "type": "ToolRetrieval", "metrics": ["comprehensiveness"],
@@ -146,8 +144,16 @@ def test_evaluate_end_to_end_with_comprehensiveness(mirror, tmp_path):
                     "instruction": "both"}}]}))
     results = embedbench.evaluate(FakeEncoder(), suite=str(suite), results_dir=tmp_path / "results")
     assert sorted(r.variant.get("instruction") for r in results) == ["with", "without"]
+    (sub,) = load(tmp_path, tasks=["apigen", "toolbench"])
+    data = sub.data
+    own = {q: f"{data.extra['instructions'].get(q) or data.instruction}\n{data.queries[q].text}" for q in data.queries}
     for r in results:
         assert (r.n_queries, r.n_docs, r.main_score_name) == (3, 6, "ndcg_at_10")
         assert r.metrics["comprehensiveness_at_10"] == 1.0  # 6 tools: all are in the top 10
         assert r.metrics["comprehensiveness_at_1"] <= 1 / 3  # two of three queries need two tools
         assert 0.0 <= r.metrics["comprehensiveness_at_3"] <= r.metrics["recall_at_3"] <= 1.0
+        # the ranking itself: exact cosine search + pytrec_eval on the same texts ("with": own instruction first)
+        queries = own if r.variant["instruction"] == "with" else None
+        oracle = pytrec_oracle(FakeEncoder(), data, ["ndcg_cut_10", "recall_3"], queries=queries)
+        assert r.main_score == pytest.approx(oracle["ndcg_cut_10"], abs=1e-6), r.variant
+        assert r.metrics["recall_at_3"] == pytest.approx(oracle["recall_3"], abs=1e-6), r.variant
