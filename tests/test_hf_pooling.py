@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from embedbench.encoders.hf_pooling import HfPoolingEncoder, length_sorted_batches, parse_hf_ref, pool
+from embedbench.encoders.hf_pooling import HfPoolingEncoder, parse_hf_ref
+from embedbench.encoders.pooling import pool
 from embedbench.encoders.settings import EncodeSettings
+from embedbench.encoders.tokens import length_sorted_batches
 from embedbench.errors import EmbedbenchError, ModelError
 
 TEXTS = [

@@ -28,6 +28,35 @@ def _english_stemmer():
     return Stemmer.Stemmer("english")
 
 
+def _check_options(k1: float, b: float, method: str, stemmer: str | None) -> None:
+    if method not in METHODS:
+        raise EmbedbenchError(f"bm25 method must be one of {', '.join(METHODS)}, got {method!r}")
+    if k1 < 0 or not 0 <= b <= 1:
+        raise EmbedbenchError(f"bm25 needs k1 >= 0 and 0 <= b <= 1, got k1={k1}, b={b}")
+    if stemmer not in ("auto", "english", None):
+        raise EmbedbenchError(f"bm25 stemmer must be 'auto', 'english' or None, got {stemmer!r}")
+
+
+def _choose_stemmer(stemmer: str | None, stopwords: str | None):
+    """'english': PyStemmer's English stemmer (required); 'auto': it when the stopwords are English and
+    PyStemmer is installed; None: no stemming."""
+    if not (stemmer == "english" or (stemmer == "auto" and stopwords in ("en", "english"))):
+        return None
+    chosen = _english_stemmer()
+    if chosen is None and stemmer == "english":
+        raise ModelError("bm25: stemmer 'english' needs PyStemmer (pip install PyStemmer)")
+    return chosen
+
+
+def _stemmer_name(stemmer: object) -> str:
+    """The stemmer as the fingerprint names it (its library version changes the stems)."""
+    if stemmer is None:
+        return "none"
+    import Stemmer
+
+    return f"snowball-english-pystemmer-{getattr(Stemmer, '__version__', '?')}"
+
+
 class BM25Model:
     """Okapi BM25 over a corpus given to `index`; `meta.fingerprint` names every setting that changes a score."""
 
@@ -43,12 +72,7 @@ class BM25Model:
     ) -> None:
         import bm25s
 
-        if method not in METHODS:
-            raise EmbedbenchError(f"bm25 method must be one of {', '.join(METHODS)}, got {method!r}")
-        if k1 < 0 or not 0 <= b <= 1:
-            raise EmbedbenchError(f"bm25 needs k1 >= 0 and 0 <= b <= 1, got k1={k1}, b={b}")
-        if stemmer not in ("auto", "english", None):
-            raise EmbedbenchError(f"bm25 stemmer must be 'auto', 'english' or None, got {stemmer!r}")
+        _check_options(k1, b, method, stemmer)
         self._bm25s = bm25s
         self._k1, self._b, self._method, self._stopwords = k1, b, method, stopwords or None
         self._stemmer = None
@@ -56,17 +80,9 @@ class BM25Model:
             self._tokenize(["probe"])
         except ValueError as exc:
             raise EmbedbenchError(f"bm25: stopwords {stopwords!r} are not known to bm25s") from exc
-        self._stemmer = None
-        if stemmer == "english" or (stemmer == "auto" and self._stopwords in ("en", "english")):
-            self._stemmer = _english_stemmer()
-            if self._stemmer is None and stemmer == "english":
-                raise ModelError("bm25: stemmer 'english' needs PyStemmer (pip install PyStemmer)")
-        stem = "none"
-        if self._stemmer is not None:
-            import Stemmer
-
-            stem = f"snowball-english-pystemmer-{getattr(Stemmer, '__version__', '?')}"
+        self._stemmer = _choose_stemmer(stemmer, self._stopwords)
         version = getattr(bm25s, "__version__", "unknown")
+        stem = _stemmer_name(self._stemmer)
         self.meta = EncoderMeta(
             name=name,
             revision=f"bm25s-{version}",

@@ -37,10 +37,10 @@ from dataclasses import replace
 
 import numpy as np
 
+from embedbench.encoders.http_client import HttpClient
 from embedbench.encoders.protocol import EncoderMeta
 from embedbench.encoders.settings import EncodeSettings
 from embedbench.errors import ModelError
-from embedbench.http_client import HttpClient
 
 FORMATS = ("float", "base64", "base64_int8", "base64_binary")
 ENDPOINTS = ("embeddings", "contextualized")
@@ -75,6 +75,27 @@ def int8_codes(x: np.ndarray) -> np.ndarray:
 def nonnegative_bits(x: np.ndarray) -> np.ndarray:
     """Native binary for a quantized endpoint: bit set where the served code is >= 0."""
     return np.asarray(x) >= 0
+
+
+# The harness's precisions mapped onto a quantized endpoint's codes (see the module docstring).
+NATIVE_BY_FORMAT = {
+    "base64_int8": {"int8": int8_codes, "binary": nonnegative_bits},
+    "base64_binary": {"binary": nonnegative_bits},
+}
+
+
+def _check_options(model: str, encoding_format: str, dimensions: int | None, batch_size: int, max_chars: int,
+                   bitorder: str) -> None:
+    if encoding_format not in FORMATS:
+        raise ModelError(f"encoding format must be one of {', '.join(FORMATS)}, got {encoding_format!r}")
+    if dimensions is not None and dimensions < 1:
+        raise ModelError(f"dimensions must be positive, got {dimensions}")
+    if batch_size < 1 or max_chars < 1:
+        raise ModelError("batch size and max characters per request must be at least 1")
+    if bitorder not in ("little", "big"):
+        raise ModelError(f"bit order must be little or big, got {bitorder!r}")
+    if not model:
+        raise ModelError("an HTTP embedding model needs a server model id")
 
 
 def decode_embedding(value: object, encoding_format: str, *, dimensions: int | None = None,
@@ -159,16 +180,7 @@ class HttpEmbeddingEncoder:
         source: str = "",
         license: str | None = None,
     ) -> None:
-        if encoding_format not in FORMATS:
-            raise ModelError(f"encoding format must be one of {', '.join(FORMATS)}, got {encoding_format!r}")
-        if dimensions is not None and dimensions < 1:
-            raise ModelError(f"dimensions must be positive, got {dimensions}")
-        if batch_size < 1 or max_chars < 1:
-            raise ModelError("batch size and max characters per request must be at least 1")
-        if bitorder not in ("little", "big"):
-            raise ModelError(f"bit order must be little or big, got {bitorder!r}")
-        if not model:
-            raise ModelError("an HTTP embedding model needs a server model id")
+        _check_options(model, encoding_format, dimensions, batch_size, max_chars, bitorder)
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.encoding_format = encoding_format
@@ -179,24 +191,24 @@ class HttpEmbeddingEncoder:
         self.client = client or HttpClient(self.base_url, api_key_env=api_key_env, timeout=timeout,
                                            max_retries=max_retries)
         self._prompts = dict(prompts or {})
-        fingerprint = f"http:{self.base_url}#{model}#{encoding_format}#{dimensions}"
-        if bitorder != "little" and encoding_format == "base64_binary":
-            fingerprint += f"#bitorder={bitorder}"
-        natives = {
-            "base64_int8": {"int8": int8_codes, "binary": nonnegative_bits},
-            "base64_binary": {"binary": nonnegative_bits},
-        }.get(encoding_format, {})
-        self.meta = EncoderMeta(
-            name=name or f"{model}@{urllib.parse.urlsplit(self.base_url).netloc}",
+        self.meta = self._describe(name, source, license)
+
+    def _describe(self, name: str | None, source: str, license: str | None) -> EncoderMeta:
+        """The meta record: the server, model id and wire format key the vectors (there are no local weights)."""
+        fingerprint = f"http:{self.base_url}#{self.model}#{self.encoding_format}#{self.dimensions}"
+        if self.bitorder != "little" and self.encoding_format == "base64_binary":
+            fingerprint += f"#bitorder={self.bitorder}"
+        return EncoderMeta(
+            name=name or f"{self.model}@{urllib.parse.urlsplit(self.base_url).netloc}",
             revision=fingerprint,
             fingerprint=fingerprint,
-            dim=dimensions,
+            dim=self.dimensions,
             prompts=self._prompts,
-            native_quantizers=natives,
-            float_note=_FLOAT_NOTES[encoding_format],
+            native_quantizers=dict(NATIVE_BY_FORMAT.get(self.encoding_format, {})),
+            float_note=_FLOAT_NOTES[self.encoding_format],
             source=source or f"http:{self.base_url}",
             license=license,
-            served_precision=SERVED_PRECISION[encoding_format],
+            served_precision=SERVED_PRECISION[self.encoding_format],
             libraries=(),  # the server computes the vectors: no local torch stack touches them
         )
 
@@ -361,6 +373,24 @@ def from_url(spec: str, settings: EncodeSettings | None = None) -> HttpEmbedding
     """
     settings = settings or EncodeSettings()
     parts = urllib.parse.urlsplit(spec)
+    params = _reference_params(spec, parts)
+    model = params["model"]
+    base_url = urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/") or "/v1", "", ""))
+    endpoint = params.get("endpoint") or ("contextualized" if "pplx-embed-context" in model else "embeddings")
+    if endpoint not in ENDPOINTS:
+        raise ModelError(f"endpoint must be one of {', '.join(ENDPOINTS)}, got {endpoint!r}")
+    options = _encoder_options(params, base_url, is_pplx=parts.hostname == PPLX_HOST)
+    if endpoint == "contextualized":
+        return _contextual_encoder(base_url, model, params, options)
+    for key in ("max_documents", "max_chunks"):
+        if key in params:
+            raise ModelError(f"{key} applies only to endpoint=contextualized")
+    batch_size = _number(params, "batch_size", int) or settings.batch_size
+    return HttpEmbeddingEncoder(base_url, model, batch_size=batch_size, **options)
+
+
+def _reference_params(spec: str, parts: urllib.parse.SplitResult) -> dict[str, str]:
+    """The reference's query parameters, each known and given once, with model=ID among them; no secrets."""
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ModelError(f"an HTTP model reference looks like http://HOST:PORT/v1?model=ID, got {spec!r}")
     if parts.username is not None or parts.password is not None or parts.fragment:
@@ -381,14 +411,13 @@ def from_url(spec: str, settings: EncodeSettings | None = None) -> HttpEmbedding
         params[key] = value
     if not params.get("model"):
         raise ModelError(f"HTTP model reference needs model=ID (the server's model id): {spec!r}")
-    model = params["model"]
-    is_pplx = parts.hostname == PPLX_HOST
-    base_url = urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/") or "/v1", "", ""))
-    endpoint = params.get("endpoint") or ("contextualized" if "pplx-embed-context" in model else "embeddings")
-    if endpoint not in ENDPOINTS:
-        raise ModelError(f"endpoint must be one of {', '.join(ENDPOINTS)}, got {endpoint!r}")
+    return params
+
+
+def _encoder_options(params: dict[str, str], base_url: str, *, is_pplx: bool) -> dict:
+    """Keyword options both endpoints take, with the defaults for the pplx API on api.perplexity.ai."""
     prompts = {role: params[f"{role}_prompt"] for role in ("query", "document") if params.get(f"{role}_prompt")}
-    kwargs: dict = dict(
+    return dict(
         name=params.get("name") or None,
         encoding_format=params.get("format") or ("base64_int8" if is_pplx else "float"),
         dimensions=_number(params, "dimensions", int),
@@ -400,20 +429,17 @@ def from_url(spec: str, settings: EncodeSettings | None = None) -> HttpEmbedding
         bitorder=params.get("bitorder") or "little",
         source=f"http:{base_url}",
     )
-    if endpoint == "contextualized":
-        if "batch_size" in params:
-            raise ModelError("batch_size applies only to endpoint=embeddings; use max_documents=N")
-        return HttpContextualEncoder(
-            base_url, model,
-            max_documents=_number(params, "max_documents", int) or PPLX_MAX_DOCUMENTS,
-            max_chunks=_number(params, "max_chunks", int) or PPLX_MAX_CHUNKS,
-            **kwargs,
-        )
-    for key in ("max_documents", "max_chunks"):
-        if key in params:
-            raise ModelError(f"{key} applies only to endpoint=contextualized")
-    return HttpEmbeddingEncoder(base_url, model, batch_size=_number(params, "batch_size", int) or settings.batch_size,
-                                **kwargs)
+
+
+def _contextual_encoder(base_url: str, model: str, params: dict[str, str], options: dict) -> HttpContextualEncoder:
+    if "batch_size" in params:
+        raise ModelError("batch_size applies only to endpoint=embeddings; use max_documents=N")
+    return HttpContextualEncoder(
+        base_url, model,
+        max_documents=_number(params, "max_documents", int) or PPLX_MAX_DOCUMENTS,
+        max_chunks=_number(params, "max_chunks", int) or PPLX_MAX_CHUNKS,
+        **options,
+    )
 
 
 def _number(params: dict[str, str], key: str, kind: type, default=None):

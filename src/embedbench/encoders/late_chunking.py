@@ -34,6 +34,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from embedbench.encoders.pooling import span_means
+from embedbench.encoders.tokens import length_sorted_batches, pad_token_id, padded_tensors
 from embedbench.errors import ModelError
 
 ForwardFn = Callable[..., object]  # (input_ids LongTensor (B, L), attention_mask LongTensor (B, L)) -> (B, L, H)
@@ -127,12 +129,17 @@ def late_chunk_encode(
     forward pass ran. See the module docstring for the joining and windowing rules: context is limited
     to the window holding the chunk.
     """
-    import torch
-
     if batch_size < 1:
         raise ModelError("batch size must be at least 1")
-    lead, trail = special_tokens_around(tokenizer)
-    prompt_ids = list(tokenizer(prompt, add_special_tokens=False)["input_ids"]) if prompt else []  # type: ignore
+    windows = tokenize_into_windows(tokenizer, documents, max_length, prompt)
+    vectors = embed_windows(windows, forward_fn, batch_size, pad_token_id(tokenizer))
+    if dim is None and vectors:
+        dim = len(next(iter(vectors.values())))
+    return stack_per_document(documents, vectors, dim or 0)
+
+
+def tokenize_chunks(tokenizer: object, documents: Sequence[Sequence[str]]) -> list[list[list[int]]]:
+    """`ids[d][c]`: the token ids of chunk c of document d, without special tokens (one tokenizer call)."""
     flat = [chunk for doc in documents for chunk in doc]
     flat_ids = tokenizer(flat, add_special_tokens=False)["input_ids"] if flat else []  # type: ignore[operator]
     chunk_ids: list[list[list[int]]] = []
@@ -140,54 +147,54 @@ def late_chunk_encode(
     for doc in documents:
         chunk_ids.append([list(ids) for ids in flat_ids[pos : pos + len(doc)]])
         pos += len(doc)
-    windows = build_windows(
-        chunk_ids,
+    return chunk_ids
+
+
+def tokenize_into_windows(tokenizer: object, documents: Sequence[Sequence[str]], max_length: int,
+                          prompt: str = "") -> list[Window]:
+    """The documents' chunks, tokenized and packed into windows wrapped in the tokenizer's special tokens."""
+    lead, trail = special_tokens_around(tokenizer)
+    prompt_ids = list(tokenizer(prompt, add_special_tokens=False)["input_ids"]) if prompt else []  # type: ignore
+    return build_windows(
+        tokenize_chunks(tokenizer, documents),
         max_length=max_length,
         prefix=[*lead, *prompt_ids],
         suffix=trail,
         separator=separator_ids(tokenizer),
     )
 
-    pad_id = getattr(tokenizer, "pad_token_id", None)
-    if not isinstance(pad_id, int):
-        pad_id = 0
-    vectors: dict[tuple[int, int], np.ndarray] = {}
-    # A window with no tokens at all (only empty chunks, no special tokens) needs no forward pass.
-    order = sorted((i for i in range(len(windows)) if windows[i].input_ids), key=lambda i: -len(windows[i].input_ids))
-    for start in range(0, len(order), batch_size):
-        batch = [windows[i] for i in order[start : start + batch_size]]
-        width = max(len(w.input_ids) for w in batch)
-        input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-        attention_mask = torch.zeros((len(batch), width), dtype=torch.long)
-        for row, w in enumerate(batch):
-            input_ids[row, : len(w.input_ids)] = torch.tensor(w.input_ids, dtype=torch.long)
-            attention_mask[row, : len(w.input_ids)] = 1
-        with torch.inference_mode():
-            hidden = forward_fn(input_ids, attention_mask)
-            pooled = []
-            keys = []
-            for row, w in enumerate(batch):
-                for d, c, s, e in w.spans:
-                    if e > s:
-                        pooled.append(hidden[row, s:e].float().mean(dim=0))
-                    else:
-                        pooled.append(hidden.new_zeros(hidden.shape[-1], dtype=torch.float32))
-                    keys.append((d, c))
-            stacked = torch.stack(pooled).cpu().numpy().astype(np.float32)
-        for key, vec in zip(keys, stacked):
-            vectors[key] = vec
-        if dim is None:
-            dim = int(stacked.shape[1])
 
-    width_out = dim if dim is not None else 0
-    out: list[np.ndarray] = []
-    for d, doc in enumerate(documents):
-        if not doc:
-            out.append(np.zeros((0, width_out), dtype=np.float32))
-        else:
-            zero = np.zeros(width_out, dtype=np.float32)
-            out.append(np.stack([vectors.get((d, c), zero) for c in range(len(doc))]).astype(np.float32))
-    return out
+def embed_windows(windows: Sequence[Window], forward_fn: ForwardFn, batch_size: int,
+                  pad_id: int) -> dict[tuple[int, int], np.ndarray]:
+    """(doc index, chunk index) -> float32 chunk vector: one forward pass per window, longest windows first.
+
+    A window with no tokens at all (only empty chunks, no special tokens) needs no forward pass: its
+    chunks get no entry here (and a zero vector from `stack_per_document`).
+    """
+    import torch
+
+    vectors: dict[tuple[int, int], np.ndarray] = {}
+    lengths = [len(w.input_ids) for w in windows]
+    for rows in length_sorted_batches(lengths, batch_size, skip_empty=True):
+        batch = [windows[i] for i in rows]
+        input_ids, attention_mask = padded_tensors([w.input_ids for w in batch], pad_id)
+        spans = [(row, s, e) for row, w in enumerate(batch) for _, _, s, e in w.spans]
+        with torch.inference_mode():
+            stacked = span_means(forward_fn(input_ids, attention_mask), spans).cpu().numpy().astype(np.float32)
+        keys = [(d, c) for w in batch for d, c, _, _ in w.spans]
+        vectors.update(zip(keys, stacked))
+    return vectors
+
+
+def stack_per_document(documents: Sequence[Sequence[str]], vectors: dict[tuple[int, int], np.ndarray],
+                       dim: int) -> list[np.ndarray]:
+    """One float32 (n_chunks, dim) array per document, chunks in order; a chunk without a vector is zero."""
+    zero = np.zeros(dim, dtype=np.float32)
+    return [
+        np.stack([vectors.get((d, c), zero) for c in range(len(doc))]).astype(np.float32) if doc
+        else np.zeros((0, dim), dtype=np.float32)
+        for d, doc in enumerate(documents)
+    ]
 
 
 class LateChunkingWrapper:

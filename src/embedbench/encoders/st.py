@@ -15,10 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from embedbench.encoders.hf_pooling import one_line
+from embedbench.encoders.load_errors import load_failure
 from embedbench.encoders.protocol import EncoderMeta
 from embedbench.encoders.runtime import torch_compute
 from embedbench.encoders.settings import EncodeSettings
+from embedbench.encoders.tokens import count_truncated
 from embedbench.errors import ModelError
 
 ROLES = ("query", "document")
@@ -108,15 +109,7 @@ class SentenceTransformerEncoder:
     def _encode(self, texts: Sequence[str], role: str) -> np.ndarray:
         # The prompt is passed explicitly, so the vectors are exactly what meta.prompts (the cache key) says.
         method = self.model.encode_query if role == "query" else self.model.encode_document
-        vectors = method(
-            list(texts),
-            prompt=self._prompts[role],
-            batch_size=self._settings.batch_size,
-            convert_to_numpy=True,
-            normalize_embeddings=False,
-            show_progress_bar=False,
-        )
-        return np.asarray(vectors, dtype=np.float32)
+        return float_vectors(method, texts, self._settings.batch_size, prompt=self._prompts[role])
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         return self._encode(texts, "query")
@@ -126,12 +119,20 @@ class SentenceTransformerEncoder:
 
     def count_truncated(self, texts: Sequence[str], role: str) -> int:
         """How many texts (with the role's prompt) are longer than the model's max length in tokens."""
-        prompt = self._prompts.get(role, "")
-        tokenizer = self.model.tokenizer
-        limit = self.model.max_seq_length
-        lengths = tokenizer([prompt + t for t in texts], add_special_tokens=True, truncation=False,
-                            verbose=False)["input_ids"]
-        return sum(len(ids) > limit for ids in lengths)
+        return count_truncated(self.model.tokenizer, texts, self.model.max_seq_length, self._prompts.get(role, ""))
+
+
+def float_vectors(encode: object, texts: Sequence[str], batch_size: int, **options: object) -> np.ndarray:
+    """float32 vectors from a SentenceTransformer encode method, as the model outputs them (not normalized)."""
+    vectors = encode(  # type: ignore[operator]
+        list(texts),
+        batch_size=batch_size,
+        convert_to_numpy=True,
+        normalize_embeddings=False,
+        show_progress_bar=False,
+        **options,
+    )
+    return np.asarray(vectors, dtype=np.float32)
 
 
 def _load(model_ref: str, settings: EncodeSettings, prompts: dict[str, str] | None, hub_revision: str | None):
@@ -141,7 +142,7 @@ def _load(model_ref: str, settings: EncodeSettings, prompts: dict[str, str] | No
         return SentenceTransformer(model_ref, device=settings.device, revision=hub_revision,
                                    trust_remote_code=settings.trust_remote_code, prompts=dict(prompts or {}) or None)
     except Exception as exc:  # noqa: BLE001 - any loading failure becomes one line
-        raise ModelError(f"cannot load sentence-transformers model {model_ref!r}: {one_line(exc)}") from exc
+        raise load_failure("sentence-transformers", model_ref, exc) from exc
 
 
 def _pooling_mode(model: object) -> str | None:

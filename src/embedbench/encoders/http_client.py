@@ -28,6 +28,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from embedbench.errors import ModelError
@@ -91,37 +92,39 @@ class HttpClient:
         if key:
             headers["Authorization"] = f"Bearer {key}"
         attempts = self.max_retries + 1
-        last = ""
         for attempt in range(attempts):
             request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-            retry_after: float | None = None
-            try:
-                with self._opener.open(request, timeout=self.timeout) as response:
-                    status, raw = response.status, response.read()
-                return _decode_json(url, status, raw, key)
-            except urllib.error.HTTPError as exc:
-                raw = _read_quietly(exc)
-                last = f"HTTP {exc.code}: {_excerpt(raw, key)}"
-                if not is_retryable(exc.code):
-                    raise ModelError(f"POST {url} failed with {last}") from None
-                if exc.code in RETRY_AFTER_STATUSES:
-                    retry_after = parse_retry_after(exc.headers.get("Retry-After"))
-            except (TimeoutError, socket.timeout):
-                last = f"timed out after {self.timeout:g} s"
-            except urllib.error.URLError as exc:
-                reason = exc.reason
-                if isinstance(reason, (TimeoutError, socket.timeout)):
-                    last = f"timed out after {self.timeout:g} s"
-                else:
-                    last = f"cannot connect: {_mask(str(reason), key)}"
-            except (OSError, http.client.HTTPException) as exc:  # resets, TLS errors, truncated replies
-                last = f"connection failed: {type(exc).__name__}: {_mask(str(exc), key)}"
+            outcome = self._attempt(request, key)
+            if outcome.data is not None:
+                return outcome.data
             if attempt + 1 == attempts:
                 break
-            wait = self._wait(attempt, retry_after)
-            log.warning("POST %s: %s; retry %d/%d in %.1f s", url, last, attempt + 1, self.max_retries, wait)
+            wait = self._wait(attempt, outcome.retry_after)
+            log.warning("POST %s: %s; retry %d/%d in %.1f s", url, outcome.failure, attempt + 1, self.max_retries, wait)
             self._sleep(wait)
-        raise ModelError(f"POST {url} failed after {attempts} attempt{'s' if attempts > 1 else ''}: {last}")
+        raise ModelError(f"POST {url} failed after {attempts} attempt{'s' if attempts > 1 else ''}: {outcome.failure}")
+
+    def _attempt(self, request: urllib.request.Request, key: str | None) -> _Attempt:
+        """One try: the JSON object, or why it failed in a retryable way; a failure not worth retrying raises."""
+        url = request.full_url
+        try:
+            with self._opener.open(request, timeout=self.timeout) as response:
+                status, raw = response.status, response.read()
+            return _Attempt(data=_decode_json(url, status, raw, key))
+        except urllib.error.HTTPError as exc:
+            failure = f"HTTP {exc.code}: {_excerpt(_read_quietly(exc), key)}"
+            if not is_retryable(exc.code):
+                raise ModelError(f"POST {url} failed with {failure}") from None
+            retry_after = parse_retry_after(exc.headers.get("Retry-After")) if exc.code in RETRY_AFTER_STATUSES else None
+            return _Attempt(failure=failure, retry_after=retry_after)
+        except (TimeoutError, socket.timeout):
+            return _Attempt(failure=f"timed out after {self.timeout:g} s")
+        except urllib.error.URLError as exc:
+            if isinstance(exc.reason, (TimeoutError, socket.timeout)):
+                return _Attempt(failure=f"timed out after {self.timeout:g} s")
+            return _Attempt(failure=f"cannot connect: {_mask(str(exc.reason), key)}")
+        except (OSError, http.client.HTTPException) as exc:  # resets, TLS errors, truncated replies
+            return _Attempt(failure=f"connection failed: {type(exc).__name__}: {_mask(str(exc), key)}")
 
     def _api_key(self) -> str | None:
         if self.api_key_env is None:
@@ -136,6 +139,15 @@ class HttpClient:
             return min(retry_after, self.max_retry_after)
         cap = min(self.max_backoff, self.backoff * 2**attempt)
         return cap * (0.5 + 0.5 * self._rng.random())
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    """What one POST gave: the decoded JSON object, or a retryable failure (and the server's Retry-After)."""
+
+    data: dict | None = None
+    failure: str = ""
+    retry_after: float | None = None
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
