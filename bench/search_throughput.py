@@ -28,7 +28,8 @@ def measure(cfg: dict[str, Any]) -> dict[str, Any]:
     import numpy as np
 
     import faiss  # noqa: F401  (imported before timing: search_hamming imports it lazily)
-    from embedbench.precision import apply_precision, parse_precisions, search
+    from embedbench.scoring.precision import apply_precision, parse_precisions
+    from embedbench.scoring.retrieval import search_encoded
 
     n, d, nq, k = cfg["n"], cfg["d"], cfg["nq"], cfg["k"]
     (spec,) = parse_precisions(cfg["precision"])
@@ -36,14 +37,14 @@ def measure(cfg: dict[str, Any]) -> dict[str, Any]:
     docs = random_unit(rng, n, d)
     queries = random_unit(rng, nq, d)
     warm = apply_precision(spec, queries[:2], docs[: min(n, 2048)], None, {}, rescore_depth=k)
-    search(warm, k)
+    search_encoded(warm, k)
     del warm
     base = rss_mib()
     exact_peak = reset_peak()
     t0 = time.perf_counter()
     enc = apply_precision(spec, queries, docs, None, {}, rescore_depth=k)
     t1 = time.perf_counter()
-    scores, idx = search(enc, k)
+    scores, idx = search_encoded(enc, k)
     t2 = time.perf_counter()
     assert idx.shape == (nq, min(k, n))
     return {"prep_s": t1 - t0, "search_s": t2 - t1, "peak_rss_mib": peak_rss_mib(), "rss_before_mib": base,

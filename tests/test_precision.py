@@ -6,18 +6,21 @@ import numpy as np
 import pytest
 
 from embedbench.errors import EmbedbenchError, ModelError
-from embedbench.precision import (
+from embedbench.scoring.precision import (
+    PRECISIONS,
     VALID_PRECISIONS,
     Encoded,
     PrecisionSpec,
     apply_precision,
+    bytes_per_vector,
     calibrate_int8,
+    check_dims,
     parse_precisions,
-    search,
     to_binary_posthoc,
     to_int8_posthoc,
     truncate,
 )
+from embedbench.scoring.retrieval import search_encoded
 
 
 def _random(n: int, d: int, seed: int) -> np.ndarray:
@@ -59,6 +62,33 @@ def test_parse_precisions_rejects_unknown_and_lists_the_valid_ones(text):
     msg = str(err.value)
     for valid in ("fp32", "fp16", "int8", "binary", "int8:posthoc", "binary:posthoc"):
         assert valid in msg
+
+
+def test_the_spec_table_lists_every_valid_precision_once_with_its_stages():
+    assert VALID_PRECISIONS == tuple(PRECISIONS)
+    assert PRECISIONS["binary+int8"].stages == ("binary", "int8")
+    assert PRECISIONS["int8:posthoc"].stages == ("int8",) and PRECISIONS["int8:posthoc"].force_posthoc
+
+
+@pytest.mark.parametrize("d", [1, 7, 8, 100, 384])
+def test_bytes_per_vector_rule_matches_what_apply_precision_stores(d):
+    assert [bytes_per_vector(k, d) for k in ("fp32", "fp16", "int8", "binary")] == [4 * d, 2 * d, d, -(-d // 8)]
+    q, x = _random(2, d, 1), _random(5, d, 2)
+    for spec in PRECISIONS.values():
+        enc = apply_precision(spec, q, x, None, {})
+        stored = enc.docs.nbytes // len(x) + (enc.rescore.docs.nbytes // len(x) if enc.rescore else 0)
+        assert enc.bytes_per_vector == spec.bytes_per_vector(d) == stored, spec.name
+
+
+def test_check_dims_orders_dedups_and_refuses_bad_or_too_large_dims():
+    assert check_dims(None) == [None] and check_dims([]) == [None]
+    assert check_dims([128, 64, 128, np.int64(32)]) == [128, 64, 32]
+    for bad in (0, -3, True, 64.0, "64"):
+        with pytest.raises(EmbedbenchError, match="dims must be positive integers"):
+            check_dims([bad])
+    with pytest.raises(EmbedbenchError, match="larger than the model's dimension 64"):
+        check_dims([32, 128], model_dim=64)
+    assert check_dims([64], model_dim=64) == [64]
 
 
 # ------------------------------------------------------------------------------ transforms
@@ -206,11 +236,11 @@ def _check_ranking(scores, idx, full):
 def test_fp32_and_fp16_search_is_cosine():
     q, x = _random(20, 48, 12) * 3, _random(700, 48, 13) * 0.2
     full = _cosine(q, x)
-    s32, i32 = search(apply_precision(_spec("fp32"), q, x, None, {}), 50)
+    s32, i32 = search_encoded(apply_precision(_spec("fp32"), q, x, None, {}), 50)
     _check_ranking(s32, i32, full)
     enc16 = apply_precision(_spec("fp16"), q, x, None, {})
     assert enc16.docs.dtype == np.float16
-    s16, i16 = search(enc16, 50)
+    s16, i16 = search_encoded(enc16, 50)
     assert s16.dtype == np.float32
     full16 = enc16.queries.astype(np.float32).astype(np.float64) @ enc16.docs.astype(np.float64).T
     _check_ranking(s16, i16, full16)  # the float32 of the fp16 values
@@ -219,7 +249,7 @@ def test_fp32_and_fp16_search_is_cosine():
 
 def test_truncated_fp32_search_uses_the_first_dims():
     q, x = _random(10, 64, 14), _random(300, 64, 15)
-    s, i = search(apply_precision(_spec("fp32"), q, x, 16, {}), 20)
+    s, i = search_encoded(apply_precision(_spec("fp32"), q, x, 16, {}), 20)
     _check_ranking(s, i, _cosine(q[:, :16], x[:, :16]))
 
 
@@ -227,7 +257,7 @@ def test_int8_search_is_cosine_of_the_codes():
     q, x = _random(15, 32, 16), _random(400, 32, 17)
     enc = apply_precision(_spec("int8"), q, x, None, {})
     assert enc.docs.dtype == np.int8
-    s, i = search(enc, 40)
+    s, i = search_encoded(enc, 40)
     _check_ranking(s, i, _cosine(enc.queries, enc.docs))
 
 
@@ -235,7 +265,7 @@ def test_int8_search_is_cosine_of_the_codes():
 def test_binary_search_score_is_plus_minus_one_cosine(d):
     q, x = _random(12, d, 18), _random(500, d, 19)
     enc = apply_precision(_spec("binary"), q, x, None, {})
-    s, i = search(enc, 500)
+    s, i = search_encoded(enc, 500)
     cos = np.where(q > 0, 1.0, -1.0) @ np.where(x > 0, 1.0, -1.0).T / d
     ids = np.broadcast_to(np.arange(len(x)), cos.shape)
     order = np.lexsort((ids, -cos), axis=1)  # ties: lower index first
@@ -251,7 +281,7 @@ def test_duplicate_documents_tie_to_the_lower_index(name):
     x = pool[pid]
     q = rng.standard_normal((8, 24)).astype(np.float32)
     enc = apply_precision(_spec(name), q, x, None, {})
-    _, i = search(enc, 100)
+    _, i = search_encoded(enc, 100)
     rep = [int(np.flatnonzero(pid == p)[0]) for p in range(5)]
     pool_scores = _cosine(enc.queries, enc.docs[rep])  # of the stored values (codes for int8)
     for r in range(len(q)):
@@ -265,7 +295,7 @@ def test_binary_ties_at_the_cutoff_go_to_the_lower_index():
     x = pool[rng.integers(0, 6, 5000)]
     q = rng.standard_normal((25, 20)).astype(np.float32)
     enc = apply_precision(_spec("binary"), q, x, None, {})
-    s, i = search(enc, 300)
+    s, i = search_encoded(enc, 300)
     dist = np.bitwise_count(enc.queries[:, None, :] ^ enc.docs[None, :, :]).sum(-1)
     expected = np.argsort(dist, axis=1, kind="stable")[:, :300]
     np.testing.assert_array_equal(i, expected)
@@ -277,6 +307,6 @@ def test_search_k_larger_than_corpus_and_encoded_fields():
     for name in ("fp32", "fp16", "int8", "binary"):
         enc = apply_precision(_spec(name), q, x, None, {})
         assert isinstance(enc, Encoded)
-        s, i = search(enc, 10)
+        s, i = search_encoded(enc, 10)
         assert s.shape == i.shape == (3, 4) and s.dtype == np.float32 and i.dtype == np.int64
         assert np.all(np.diff(s, axis=1) <= 1e-7)

@@ -7,7 +7,8 @@ import pytest
 
 import embedbench
 from embedbench.encoders.settings import EncodeSettings
-from embedbench.precision import apply_precision, exact_overlap, parse_precisions, search
+from embedbench.scoring.precision import apply_precision, parse_precisions
+from embedbench.scoring.retrieval import exact_overlap, search_encoded
 
 
 def _random(n: int, d: int, seed: int) -> np.ndarray:
@@ -19,8 +20,8 @@ def test_rescoring_the_whole_corpus_equals_exact_search(second):
     q, d = _random(30, 48, 1), _random(400, 48, 2)
     two_stage = apply_precision(parse_precisions(f"binary+{second}")[0], q, d, None, {}, rescore_depth=400)
     exact = apply_precision(parse_precisions(second)[0], q, d, None, {})
-    s1, i1 = search(two_stage, 50)
-    s2, i2 = search(exact, 50)
+    s1, i1 = search_encoded(two_stage, 50)
+    s2, i2 = search_encoded(exact, 50)
     np.testing.assert_array_equal(i1, i2)
     np.testing.assert_allclose(s1, s2, atol=1e-6)
     assert exact_overlap(two_stage, i1).min() == 1.0
@@ -29,7 +30,7 @@ def test_rescoring_the_whole_corpus_equals_exact_search(second):
 def test_shallow_rescoring_loses_recall_and_says_how_much():
     q, d = _random(30, 48, 3), _random(2000, 48, 4)
     shallow = apply_precision(parse_precisions("binary+fp32")[0], q, d, None, {}, rescore_depth=10)
-    _, idx = search(shallow, 10)
+    _, idx = search_encoded(shallow, 10)
     overlap = exact_overlap(shallow, idx)
     assert 0.0 < overlap.mean() < 1.0
 
@@ -43,7 +44,7 @@ def test_two_stage_storage_counts_both_stages():
 def test_hamming_ranking_equals_plus_minus_one_cosine():
     q, d = _random(20, 64, 7), _random(300, 64, 8)
     binary = apply_precision(parse_precisions("binary")[0], q, d, None, {})
-    scores, idx = search(binary, 300)
+    scores, idx = search_encoded(binary, 300)
     signs_q, signs_d = np.where(q > 0, 1.0, -1.0), np.where(d > 0, 1.0, -1.0)
     cosine = signs_q @ signs_d.T / 64
     for r in range(len(q)):

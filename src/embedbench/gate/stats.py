@@ -1,7 +1,8 @@
-"""Paired statistics for the regression gate: sign-flip test, bootstrap CI, Holm adjustment.
+"""Paired statistics for the regression gate: sign-flip test, Holm adjustment (and the shared bootstrap CI).
 
 Everything is plain numpy, vectorized in chunks (a few million numbers at a time), and seeded, so
-a gate gives the same verdict on the same results on every machine.
+a gate gives the same verdict on the same results on every machine. The bootstrap interval and the
+default number of resamples are :mod:`embedbench.scoring.stats`'s, the same the report uses.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-DEFAULT_RESAMPLES = 10_000
-DEFAULT_SEED = 0
+from embedbench.scoring.stats import DEFAULT_RESAMPLES, DEFAULT_SEED, bootstrap_ci
+
+__all__ = ["DEFAULT_RESAMPLES", "DEFAULT_SEED", "bootstrap_ci", "holm", "sign_flip_pvalue", "task_rng"]
+
 _CHUNK_ELEMENTS = 2_000_000  # random numbers drawn per vectorized step
 
 
@@ -62,33 +65,6 @@ def sign_flip_pvalue(
         hits += int(np.count_nonzero(sums <= observed + tol))
         done += m
     return (hits + 1) / (resamples + 1)
-
-
-def bootstrap_ci(
-    differences: Sequence[float] | np.ndarray,
-    resamples: int = DEFAULT_RESAMPLES,
-    rng: np.random.Generator | None = None,
-    level: float = 0.95,
-) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean paired difference (queries resampled with replacement)."""
-    d = np.asarray(differences, dtype=np.float64)
-    n = d.size
-    if n == 0:
-        return (0.0, 0.0)
-    if not 0.0 < level < 1.0:
-        raise ValueError("level must be in (0, 1)")
-    rng = rng if rng is not None else np.random.default_rng(DEFAULT_SEED)
-    chunk = max(1, _CHUNK_ELEMENTS // n)
-    means = np.empty(resamples, dtype=np.float64)
-    done = 0
-    while done < resamples:
-        m = min(chunk, resamples - done)
-        idx = rng.integers(0, n, size=(m, n))
-        means[done:done + m] = d[idx].mean(axis=1)
-        done += m
-    tail = (1.0 - level) / 2.0
-    low, high = np.quantile(means, [tail, 1.0 - tail])
-    return (float(low), float(high))
 
 
 def holm(pvalues: Sequence[float]) -> list[float]:

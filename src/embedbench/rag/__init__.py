@@ -1,6 +1,6 @@
 """BERGEN-style RAG evaluation on top of retrieval: answer metrics, generators, generation + scoring.
 
-Retrieval-side RAG scoring (answer-recall@k) needs no generator and lives in `embedbench.task_metrics`;
+Retrieval-side RAG scoring (answer-recall@k) needs no generator and lives in `embedbench.scoring.task_metrics`;
 this package adds the optional generation step: `load_generator(ref)` gives a Generator,
 `generate_and_score(...)` returns per-query `match` / `exact_match` / `f1`.
 """

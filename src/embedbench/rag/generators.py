@@ -20,7 +20,7 @@ one without gets the plain text `SYSTEM\n\nUSER\n\nAnswer:`.
 
 `load_generator(ref)`: `hf:PATH_OR_REPO` or a local folder -> TransformersGenerator;
 `http(s)://HOST/v1?model=NAME[&api_key_env=VAR&max_tokens=N&timeout=S&max_retries=N]` ->
-ChatEndpointGenerator (e.g. a vLLM server), whose requests go through `embedbench.http_client`.
+ChatEndpointGenerator (e.g. a vLLM server), whose requests go through `embedbench.encoders.http_client`.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from typing import Protocol, runtime_checkable
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from embedbench.errors import EmbedbenchError, ModelError
-from embedbench.http_client import HttpClient
+from embedbench.encoders.http_client import HttpClient
 
 SYSTEM_PROMPT = ("You are a helpful assistant. Answer the question using the information in the documents "
                  "below, as briefly as possible.")

@@ -1,6 +1,6 @@
 """Answer metrics for generated RAG outputs, as BERGEN computes them (per query, max over gold answers).
 
-All three compare BERGEN/SQuAD-normalized strings (`embedbench.rag_text.normalize_answer`: lowercase,
+All three compare BERGEN/SQuAD-normalized strings (`embedbench.scoring.answers.normalize_answer`: lowercase,
 punctuation and the articles a/an/the removed, whitespace collapsed):
 
 - `match`: 1 if some normalized gold answer is a substring of the normalized prediction, else 0.
@@ -16,19 +16,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from embedbench.rag_text import normalize_answer
+from embedbench.scoring.answers import contains_answer, normalize_answer, usable_golds
+
+__all__ = ["METRIC_NAMES", "exact_match", "match", "score_answer", "token_f1", "usable_golds"]
 
 METRIC_NAMES: tuple[str, ...] = ("match", "exact_match", "f1")
-
-
-def usable_golds(golds: Sequence[str]) -> list[str]:
-    """The normalized, non-empty gold answers, in order, without duplicates."""
-    out: list[str] = []
-    for gold in golds:
-        norm = normalize_answer(gold)
-        if norm and norm not in out:
-            out.append(norm)
-    return out
 
 
 def _golds(golds: Sequence[str]) -> list[str]:
@@ -41,8 +33,7 @@ def _golds(golds: Sequence[str]) -> list[str]:
 
 
 def match(prediction: str, golds: Sequence[str]) -> float:
-    pred = normalize_answer(prediction)
-    return float(any(g in pred for g in _golds(golds)))
+    return float(contains_answer(prediction, _golds(golds)))
 
 
 def exact_match(prediction: str, golds: Sequence[str]) -> float:

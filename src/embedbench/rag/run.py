@@ -2,7 +2,7 @@
 
 `top_passages` turns a retrieval run into ranked passage texts (in trec_eval's order, as every other
 metric here ranks); `generate_and_score` asks the generator once per query and returns per-query
-`match`, `exact_match` and `f1` (see `embedbench.rag.metrics`), ready for `embedbench.metrics.mean_metrics`.
+`match`, `exact_match` and `f1` (see `embedbench.rag.metrics`), ready for `embedbench.scoring.metrics.mean_metrics`.
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from collections.abc import Mapping, Sequence
 from tqdm import tqdm
 
 from embedbench.errors import EmbedbenchError
-from embedbench.metrics import rank
 from embedbench.rag.generators import Generator
-from embedbench.rag.metrics import METRIC_NAMES, score_answer, usable_golds
+from embedbench.rag.metrics import METRIC_NAMES, score_answer
+from embedbench.scoring.answers import usable_golds
+from embedbench.scoring.metrics import rank
 
 
 def top_passages(run: Mapping[str, Mapping[str, float]], doc_text: Mapping[str, str], k: int,

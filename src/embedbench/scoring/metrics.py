@@ -140,3 +140,19 @@ def mean_metrics(per_query: Mapping[str, Mapping[str, float]]) -> dict[str, floa
         name: float(np.mean(list(values.values()))) if values else 0.0
         for name, values in per_query.items()
     }
+
+
+def topk_overlap(reference: np.ndarray, ranked: np.ndarray, k: int = 10) -> np.ndarray:
+    """Per query, the share of its reference top-k found in the first k columns of ``ranked``.
+
+    ``reference`` and ``ranked`` are document indices per query row, best first (negative
+    indices in ``ranked`` are empty slots). With ``E_q`` the first k of the reference row and
+    ``G_q`` the first k of the ranked row: overlap_q = |E_q ∩ G_q| / |E_q|; float64 (nq,).
+    The two-stage search reports it against its exact second stage (``rescore_overlap_at_10``).
+    """
+    exact = np.asarray(reference)[:, :k]
+    got = np.asarray(ranked)[:, :k]
+    out = np.empty(exact.shape[0], dtype=np.float64)
+    for r in range(exact.shape[0]):
+        out[r] = np.isin(exact[r], got[r][got[r] >= 0]).sum() / exact.shape[1]
+    return out

@@ -1,7 +1,7 @@
-"""Every precision is derived from the cached float32 vectors.
+"""Every precision is derived from the cached float32 vectors: vectors in, vectors or codes out.
 
 A model is encoded once; each requested precision (and MRL dimension) is a cheap
-transformation of those vectors followed by an exact search:
+transformation of those vectors; :mod:`embedbench.scoring.retrieval` then searches the result:
 
     fp32     truncate, L2-normalize; cosine by inner product           4*d bytes/vector
     fp16     truncate, L2-normalize, store as float16; the search uses
@@ -19,23 +19,26 @@ uses the truncated corpus vectors.
 
 Two-stage specs ``binary+int8`` / ``binary+fp32``: the binary top-``rescore_depth``
 candidates (Hamming) are re-ranked by the int8 / fp32 cosine; both stages are stored,
-so bytes_per_vector is the sum. :func:`exact_overlap` says how much of the exact
-second-stage top-k the two-stage ranking kept.
+so bytes_per_vector is the sum.
+
+:data:`PRECISIONS` is the one table of specs (names, kinds, stages) and :func:`bytes_per_vector`
+the one storage rule; :func:`check_dims` the one check of MRL dimensions.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from embedbench.errors import EmbedbenchError, ModelError
 
+# Stored kinds, coarsest last. BITS: storage per dimension; FINENESS: finer kinds rank higher.
 KINDS = ("fp32", "fp16", "int8", "binary")
-VALID_PRECISIONS = (
-    "fp32", "fp16", "int8", "binary", "int8:posthoc", "binary:posthoc", "binary+int8", "binary+fp32",
-)
+_BITS = {"fp32": 32, "fp16": 16, "int8": 8, "binary": 1}
+_FINENESS = {"binary": 0, "int8": 1, "fp16": 2, "fp32": 3}
+
 # Binary candidates re-ranked by the second stage of binary+int8 / binary+fp32.
 DEFAULT_RESCORE_DEPTH = 100
 
@@ -52,10 +55,37 @@ class PrecisionSpec:
     force_posthoc: bool
     rescore: str | None = None  # two-stage: the re-ranking kind, "int8" | "fp32"
 
+    @property
+    def stages(self) -> tuple[str, ...]:
+        """The kinds this spec stores: its kind, then the re-ranking kind of a two-stage spec."""
+        return (self.kind,) if self.rescore is None else (self.kind, self.rescore)
 
-# Finer precisions rank higher; a model that serves codes (an int8 / binary HTTP endpoint) has no
-# finer vector to give, so a spec needing one is refused (check_served).
-_FINENESS = {"binary": 0, "int8": 1, "fp16": 2, "fp32": 3}
+    def bytes_per_vector(self, dim: int) -> int:
+        """Index storage of one ``dim``-dimensional vector, every stage counted."""
+        return sum(bytes_per_vector(kind, dim) for kind in self.stages)
+
+
+# The precision specs of the CLI contract, in the order error messages list them.
+PRECISIONS: dict[str, PrecisionSpec] = {spec.name: spec for spec in (
+    PrecisionSpec("fp32", "fp32", False),
+    PrecisionSpec("fp16", "fp16", False),
+    PrecisionSpec("int8", "int8", False),
+    PrecisionSpec("binary", "binary", False),
+    PrecisionSpec("int8:posthoc", "int8", True),
+    PrecisionSpec("binary:posthoc", "binary", True),
+    PrecisionSpec("binary+int8", "binary", False, rescore="int8"),
+    PrecisionSpec("binary+fp32", "binary", False, rescore="fp32"),
+)}
+VALID_PRECISIONS = tuple(PRECISIONS)
+
+
+def bytes_per_vector(kind: str, dim: int) -> int:
+    """Bytes of one stored ``dim``-dimensional vector of ``kind``: 4d, 2d, d or ceil(d/8) (bits packed)."""
+    return (_BITS[kind] * dim + 7) // 8
+
+
+def _fineness(spec: PrecisionSpec) -> int:
+    return max(_FINENESS[kind] for kind in spec.stages)
 
 
 def check_served(specs: list[PrecisionSpec], served: str, model: str) -> None:
@@ -64,42 +94,50 @@ def check_served(specs: list[PrecisionSpec], served: str, model: str) -> None:
     if served == "fp32":
         return
     limit = _FINENESS[served]
-    too_fine = [s.name for s in specs if max(_FINENESS[k] for k in (s.kind, s.rescore) if k) > limit]
+    too_fine = [s.name for s in specs if _fineness(s) > limit]
     if too_fine:
-        ok = [p for p in VALID_PRECISIONS if max(_FINENESS[k] for k in p.split(":")[0].split("+")) <= limit]
+        ok = [name for name, spec in PRECISIONS.items() if _fineness(spec) <= limit]
         raise EmbedbenchError(f"model {model!r} serves {served} codes, not floats: {', '.join(too_fine)} cannot be "
                               f"measured on it; use {', '.join(ok)}")
 
 
 def parse_precisions(text: str) -> list[PrecisionSpec]:
     """Parse "fp32,int8,binary" (case and spaces ignored); duplicates dropped, order kept."""
-    specs: list[PrecisionSpec] = []
-    seen: set[str] = set()
     items = [item.strip().lower() for item in str(text).split(",")]
     if not any(items):
         raise EmbedbenchError(f"no precision given; valid: {', '.join(VALID_PRECISIONS)}")
-    for item in items:
-        if not item:
-            continue
-        if item not in VALID_PRECISIONS:
-            raise EmbedbenchError(
-                f"unknown precision {item!r}; valid: {', '.join(VALID_PRECISIONS)}"
-            )
-        if item in seen:
-            continue
-        seen.add(item)
-        if "+" in item:
-            first, _, second = item.partition("+")
-            specs.append(PrecisionSpec(name=item, kind=first, force_posthoc=False, rescore=second))
-            continue
-        kind, _, mode = item.partition(":")
-        specs.append(PrecisionSpec(name=item, kind=kind, force_posthoc=mode == "posthoc"))
+    specs: list[PrecisionSpec] = []
+    for item in filter(None, items):
+        if item not in PRECISIONS:
+            raise EmbedbenchError(f"unknown precision {item!r}; valid: {', '.join(VALID_PRECISIONS)}")
+        if PRECISIONS[item] not in specs:
+            specs.append(PRECISIONS[item])
     return specs
+
+
+def check_dims(dims: Sequence[int] | None, model_dim: int | None = None) -> list[int | None]:
+    """The MRL dimensions to evaluate, in order, repeats dropped; none given is ``[None]`` (full size).
+
+    Each must be a positive integer (numpy integers too; bools and floats are refused) and, when
+    ``model_dim`` is known, no larger than it: truncation can only drop columns.
+    """
+    if not dims:
+        return [None]
+    out: list[int | None] = []
+    for d in dims:
+        if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 1:
+            raise EmbedbenchError(f"dims must be positive integers, got {d!r}")
+        if model_dim is not None and d > model_dim:
+            raise EmbedbenchError(f"--dims {d} is larger than the model's dimension {model_dim}")
+        if int(d) not in out:
+            out.append(int(d))
+    return out
 
 
 @dataclass
 class Encoded:
-    """What a precision turns vectors into, as stored; :func:`search` scores it.
+    """What a precision turns vectors into, as stored; :func:`embedbench.scoring.retrieval.search_encoded`
+    scores it.
 
     queries/docs are float32 unit vectors (fp32), float16 unit vectors (fp16),
     int8 codes (int8) or packed bits, uint8 (n, ceil(dim/8)) (binary).
@@ -122,12 +160,8 @@ def truncate(x: np.ndarray, dim: int | None) -> np.ndarray:
     """MRL truncation: the first ``dim`` columns (a view); None keeps every column."""
     if dim is None:
         return x
-    d = x.shape[1]
-    if isinstance(dim, bool) or int(dim) != dim or dim <= 0:
-        raise EmbedbenchError(f"dimension must be a positive integer, got {dim!r}")
-    if dim > d:
-        raise EmbedbenchError(f"cannot truncate {d}-dimensional embeddings to {dim} dimensions")
-    return x[:, : int(dim)]
+    (dim,) = check_dims([dim], model_dim=x.shape[1])
+    return x[:, :dim]
 
 
 def calibrate_int8(docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -167,6 +201,27 @@ def to_binary_posthoc(x: np.ndarray) -> np.ndarray:
     return np.asarray(x) > 0
 
 
+def inverse_norms(x: np.ndarray) -> np.ndarray:
+    """1/||row|| in float32 (zero rows get 1), computed in chunks."""
+    out = np.empty(x.shape[0], dtype=np.float32)
+    for r0 in range(0, x.shape[0], _CHUNK):
+        norms = np.linalg.norm(np.asarray(x[r0 : r0 + _CHUNK], dtype=np.float32), axis=1)
+        norms[norms == 0] = 1.0
+        out[r0 : r0 + _CHUNK] = 1.0 / norms
+    return out
+
+
+def unit_rows(x: np.ndarray, dtype: type) -> np.ndarray:
+    """Rows L2-normalized in float32 (zero rows stay zero), stored as ``dtype``."""
+    out = np.empty(x.shape, dtype=dtype)
+    for r0 in range(0, x.shape[0], _CHUNK):
+        xc = np.asarray(x[r0 : r0 + _CHUNK], dtype=np.float32)
+        norms = np.linalg.norm(xc, axis=1, keepdims=True)
+        norms[norms == 0] = 1.0
+        out[r0 : r0 + _CHUNK] = xc / norms
+    return out
+
+
 def apply_precision(
     spec: PrecisionSpec,
     queries: np.ndarray,
@@ -192,16 +247,16 @@ def apply_precision(
     _check_finite(x, "document")
     tq = truncate(q, dim)
     tx = truncate(x, dim)
-    if spec.rescore is not None:
-        if int(rescore_depth) < 1:
-            raise EmbedbenchError(f"rescore depth must be at least 1, got {rescore_depth}")
-        first = _encode(PrecisionSpec(spec.kind, spec.kind, False), tq, tx, native)
-        second = _encode(PrecisionSpec(spec.rescore, spec.rescore, False), tq, tx, native)
-        first.rescore = second
-        first.rescore_depth = int(rescore_depth)
-        first.bytes_per_vector += second.bytes_per_vector
-        return first
-    return _encode(spec, tq, tx, native)
+    if spec.rescore is None:
+        return _encode(spec, tq, tx, native)
+    if int(rescore_depth) < 1:
+        raise EmbedbenchError(f"rescore depth must be at least 1, got {rescore_depth}")
+    first = _encode(PRECISIONS[spec.kind], tq, tx, native)
+    second = _encode(PRECISIONS[spec.rescore], tq, tx, native)
+    first.rescore = second
+    first.rescore_depth = int(rescore_depth)
+    first.bytes_per_vector = spec.bytes_per_vector(first.dim)
+    return first
 
 
 def _encode(
@@ -210,110 +265,44 @@ def _encode(
     tx: np.ndarray,
     native: dict[str, Callable[[np.ndarray], np.ndarray]],
 ) -> Encoded:
+    """One single-stage spec's stored form of already truncated vectors."""
+    if spec.kind in ("fp32", "fp16"):
+        # fp16: normalized in float32 first (so no value can overflow float16), then stored
+        # as float16; the search scores the float32 of those float16 values.
+        dtype = np.float32 if spec.kind == "fp32" else np.float16
+        queries, docs, quant = unit_rows(tq, dtype), unit_rows(tx, dtype), "none"
+    elif spec.kind == "int8":
+        queries, docs, quant = _int8_codes(tq, tx, None if spec.force_posthoc else native.get("int8"))
+    elif spec.kind == "binary":
+        queries, docs, quant = _binary_codes(tq, tx, None if spec.force_posthoc else native.get("binary"))
+    else:
+        raise EmbedbenchError(f"unknown precision kind {spec.kind!r}; valid: {', '.join(KINDS)}")
     d = tq.shape[1]
-
-    if spec.kind == "fp32":
-        return Encoded(_unit(tq, np.float32), _unit(tx, np.float32), "fp32", "none", d, 4 * d)
-    if spec.kind == "fp16":
-        # Normalized in float32 first (so no value can overflow float16), then stored as
-        # float16; search() scores the float32 of those float16 values.
-        return Encoded(_unit(tq, np.float16), _unit(tx, np.float16), "fp16", "none", d, 2 * d)
-    if spec.kind == "int8":
-        fn = None if spec.force_posthoc else native.get("int8")
-        if fn is not None:
-            cq = _native_codes(fn, tq, "int8")
-            cx = _native_codes(fn, tx, "int8")
-            return Encoded(cq, cx, "int8", "native", d, d)
-        starts, steps = calibrate_int8(tx)
-        return Encoded(
-            to_int8_posthoc(tq, starts, steps), to_int8_posthoc(tx, starts, steps),
-            "int8", "posthoc", d, d,
-        )
-    if spec.kind == "binary":
-        fn = None if spec.force_posthoc else native.get("binary")
-        if fn is not None:
-            bq = _native_codes(fn, tq, "binary")
-            bx = _native_codes(fn, tx, "binary")
-            quant = "native"
-        else:
-            bq = to_binary_posthoc(tq)
-            bx = to_binary_posthoc(tx)
-            quant = "posthoc"
-        nbytes = (d + 7) // 8
-        return Encoded(
-            np.packbits(bq, axis=1), np.packbits(bx, axis=1), "binary", quant, d, nbytes
-        )
-    raise EmbedbenchError(f"unknown precision kind {spec.kind!r}; valid: {', '.join(KINDS)}")
+    return Encoded(queries, docs, spec.kind, quant, d, bytes_per_vector(spec.kind, d))
 
 
-def search(enc: Encoded, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Exact top-k of ``enc``: (scores float32 (nq, k'), indices int64), higher = better,
-    ``k' = min(k, n_docs)``; on equal scores the lower document index ranks first."""
-    from embedbench.search import search_dense, search_hamming
-
-    if enc.rescore is not None:
-        return _two_stage(enc, k)
-    if enc.kind == "binary":
-        dist, idx = search_hamming(enc.queries, enc.docs, k)
-        # Cosine of the +-1 vectors: (d - 2h) / d. Padding bits are 0 on both sides.
-        scores = (1.0 - 2.0 * dist.astype(np.float64) / enc.dim).astype(np.float32)
-        return scores, idx
-    if enc.kind in ("fp32", "fp16"):
-        # fp16 documents stay float16 in memory; search_dense converts them block by block.
-        return search_dense(np.asarray(enc.queries, dtype=np.float32), enc.docs, k)
-    if enc.kind == "int8":
-        # Cosine of the integer codes: the normalized query codes against the int8 document
-        # codes, each document block converted to float32 (exact for integers) and scaled by
-        # 1/||codes|| inside search_dense, so the index is never expanded as a whole. The
-        # scores carry float32 rounding like fp32 scores do.
-        return search_dense(_unit(enc.queries, np.float32), enc.docs, k, doc_scale=_inverse_norms(enc.docs))
-    raise EmbedbenchError(f"unknown precision kind {enc.kind!r}; valid: {', '.join(KINDS)}")
+def _int8_codes(
+    tq: np.ndarray, tx: np.ndarray, native: Callable[[np.ndarray], np.ndarray] | None
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """(query codes, document codes, quantization): the native quantizer's, else calibrated on the corpus."""
+    if native is not None:
+        return _native_codes(native, tq, "int8"), _native_codes(native, tx, "int8"), "native"
+    starts, steps = calibrate_int8(tx)
+    return to_int8_posthoc(tq, starts, steps), to_int8_posthoc(tx, starts, steps), "posthoc"
 
 
-def exact_overlap(enc: Encoded, idx: np.ndarray, k: int = 10) -> np.ndarray:
-    """Per query, the fraction of the exact top-k of ``enc``'s re-ranking stage (a full
-    search with it) found in the first k columns of ``idx``; float64 (nq,). For a
-    single-stage precision the reference is ``enc`` itself."""
-    ref = enc.rescore if enc.rescore is not None else enc
-    _, exact = search(ref, k)
-    kk = exact.shape[1]
-    got = np.asarray(idx)[:, :k]
-    out = np.empty(exact.shape[0], dtype=np.float64)
-    for r in range(exact.shape[0]):
-        out[r] = np.isin(exact[r], got[r][got[r] >= 0]).sum() / kk
-    return out
+def _binary_codes(
+    tq: np.ndarray, tx: np.ndarray, native: Callable[[np.ndarray], np.ndarray] | None
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """(packed query bits, packed document bits, quantization): the native quantizer's, else x > 0."""
+    if native is not None:
+        bq, bx, quant = _native_codes(native, tq, "binary"), _native_codes(native, tx, "binary"), "native"
+    else:
+        bq, bx, quant = to_binary_posthoc(tq), to_binary_posthoc(tx), "posthoc"
+    return np.packbits(bq, axis=1), np.packbits(bx, axis=1), quant
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def _two_stage(enc: Encoded, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Binary top-depth candidates re-ranked by the second stage's cosine.
-
-    Returns (nq, min(k, depth, n)): only the re-ranked candidates are retrieved.
-    Ordered by (score desc, index asc), like every other search.
-    """
-    assert enc.rescore is not None and enc.rescore_depth is not None
-    if int(k) <= 0:
-        raise ValueError(f"k must be positive, got {k}")
-    first = Encoded(enc.queries, enc.docs, enc.kind, enc.quantization, enc.dim,
-                    (enc.dim + 7) // 8)
-    _, cand = search(first, enc.rescore_depth)  # (nq, min(depth, n))
-    second = enc.rescore
-    q = _unit(second.queries, np.float32)
-    nq, m = cand.shape
-    kk = min(int(k), m)
-    scores = np.empty((nq, kk), dtype=np.float32)
-    idx = np.empty((nq, kk), dtype=np.int64)
-    for r in range(nq):
-        c = np.sort(cand[r])
-        s = _unit(second.docs[c], np.float32) @ q[r]
-        order = np.lexsort((c, -s))[:kk]
-        scores[r] = s[order]
-        idx[r] = c[order]
-    return scores, idx
-
-
 
 
 def _check_finite(x: np.ndarray, what: str) -> None:
@@ -329,27 +318,6 @@ def _check_finite(x: np.ndarray, what: str) -> None:
                 f"{what} embeddings contain NaN or inf values (first at row {bad}); "
                 "the model produced invalid vectors"
             )
-
-
-def _inverse_norms(x: np.ndarray) -> np.ndarray:
-    """1/||row|| in float32 (zero rows get 1), computed in chunks."""
-    out = np.empty(x.shape[0], dtype=np.float32)
-    for r0 in range(0, x.shape[0], _CHUNK):
-        norms = np.linalg.norm(np.asarray(x[r0 : r0 + _CHUNK], dtype=np.float32), axis=1)
-        norms[norms == 0] = 1.0
-        out[r0 : r0 + _CHUNK] = 1.0 / norms
-    return out
-
-
-def _unit(x: np.ndarray, dtype: type) -> np.ndarray:
-    """Rows L2-normalized in float32 (zero rows stay zero), stored as ``dtype``."""
-    out = np.empty(x.shape, dtype=dtype)
-    for r0 in range(0, x.shape[0], _CHUNK):
-        xc = np.asarray(x[r0 : r0 + _CHUNK], dtype=np.float32)
-        norms = np.linalg.norm(xc, axis=1, keepdims=True)
-        norms[norms == 0] = 1.0
-        out[r0 : r0 + _CHUNK] = xc / norms
-    return out
 
 
 def _native_codes(fn: Callable[[np.ndarray], np.ndarray], x: np.ndarray, kind: str) -> np.ndarray:

@@ -9,6 +9,9 @@ Two entry points:
   :func:`choose_dense_kernel` picks one per shape from measurements.
 * :func:`search_hamming` -- Hamming top-k of packed bits via faiss ``IndexBinaryFlat``.
 
+:mod:`embedbench.scoring.retrieval` calls them for a precision's stored vectors (which kernel for
+which kind, and the two-stage search).
+
 Ties. The harness orders the corpus so that, on equal scores, the LOWER index is the
 document trec_eval prefers; both functions therefore return, per query, the k best
 documents under the order (better score first, then lower index), and each row is
@@ -128,64 +131,21 @@ def search_dense(
     (tests/test_search.py measures the peak RSS of that case in a subprocess).
     """
     q_np, x_np = _check_dense(queries, docs, k)
-    nq, _ = q_np.shape
-    n, d = x_np.shape
-    scale = None
-    if doc_scale is not None:
-        scale = np.ascontiguousarray(doc_scale, dtype=np.float32).reshape(-1, 1)
-        if scale.shape[0] != n:
-            raise ValueError(f"doc_scale has {scale.shape[0]} rows, docs have {n}")
-    convert = x_np.dtype != np.float32 or scale is not None
+    nq, n = q_np.shape[0], x_np.shape[0]
     kk = min(int(k), n)
-    kern = kernel if kernel is not None else choose_dense_kernel(nq, n, d, kk)
-    if kern not in ("torch", "faiss"):
-        raise ValueError(f"unknown dense kernel {kern!r}; expected 'torch' or 'faiss'")
-    b = int(block_size) if block_size is not None else default_block_size(nq)
-    if b <= 0:
-        raise ValueError(f"block_size must be positive, got {block_size}")
-    if convert and block_size is None:
-        b = min(b, max(MIN_BLOCK, SCORE_BLOCK_BYTES // (4 * d)))
-    xbuf = np.empty((min(b, n), d), dtype=np.float32) if convert else None
-
+    kern = _dense_kernel(kernel, nq, x_np.shape, kk)
+    blocks = _DocBlocks(x_np, _block_size(block_size, nq, x_np, doc_scale is not None), doc_scale)
     out_s = np.empty((nq, kk), dtype=np.float32)
     out_i = np.empty((nq, kk), dtype=np.int64)
     if nq == 0:
         return out_s, out_i
-
-    qb = min(nq, QUERY_BLOCK)
     with torch.inference_mode():
-        xt = None if convert else torch.from_numpy(x_np)
         qt_all = torch.from_numpy(q_np)
         # One reusable score buffer (torch kernel): the last, shorter block views a prefix.
-        buf = None
-        if kern == "torch":
-            buf = torch.empty(max(qb, 2) * min(b, n), dtype=torch.float32)
-        for q0 in range(0, nq, qb):
-            q1 = min(nq, q0 + qb)
-            qt = qt_all[q0:q1]
-            # A single query is padded with a zero row: MKL runs (n,d)@(d,1) as a
-            # single-threaded GEMV, ~3x slower than (n,d)@(d,2) on the 2-core box.
-            qpad = torch.cat([qt, torch.zeros_like(qt)]) if qt.shape[0] == 1 else qt
-            run: tuple[torch.Tensor, torch.Tensor] | None = None
-            for j0 in range(0, n, b):
-                j1 = min(n, j0 + b)
-                if xbuf is None:
-                    xb_np, xb = x_np[j0:j1], xt[j0:j1]
-                else:
-                    xb_np = xbuf[: j1 - j0]
-                    np.copyto(xb_np, x_np[j0:j1], casting="unsafe")
-                    if scale is not None:
-                        xb_np *= scale[j0:j1]
-                    xb = torch.from_numpy(xb_np)
-                if kern == "torch":
-                    s, i = _block_topk_torch(qpad, q1 - q0, xb, kk, buf)
-                else:
-                    s, i = _block_topk_faiss(q_np[q0:q1], xb_np, qt, xb, kk)
-                if j0:
-                    i += j0
-                run = (s, i) if run is None else _merge(run, (s, i), kk)
-            assert run is not None
-            v, i = _order_rows(*run)
+        buf = torch.empty(max(min(nq, QUERY_BLOCK), 2) * blocks.rows, dtype=torch.float32) if kern == "torch" else None
+        for q0 in range(0, nq, QUERY_BLOCK):
+            q1 = min(nq, q0 + QUERY_BLOCK)
+            v, i = _chunk_topk(q_np[q0:q1], qt_all[q0:q1], blocks, kk, kern, buf)
             out_s[q0:q1] = v.numpy()
             out_i[q0:q1] = i.numpy()
     return out_s, out_i
@@ -236,7 +196,89 @@ def search_hamming(queries: np.ndarray, docs: np.ndarray, k: int) -> tuple[np.nd
 # ----------------------------------------------------------------------------- helpers
 
 
-def _check_dense(queries: np.ndarray, docs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def _dense_kernel(kernel: str | None, nq: int, shape: tuple[int, int], k: int) -> str:
+    """The forced kernel, checked, or :func:`choose_dense_kernel`'s pick for this shape."""
+    kern = kernel if kernel is not None else choose_dense_kernel(nq, shape[0], shape[1], k)
+    if kern not in ("torch", "faiss"):
+        raise ValueError(f"unknown dense kernel {kern!r}; expected 'torch' or 'faiss'")
+    return kern
+
+
+def _block_size(block_size: int | None, nq: int, docs: np.ndarray, scaled: bool) -> int:
+    """Documents per block: the caller's, else :func:`default_block_size`, and for documents
+    converted per block (float16, int8 or scaled) at most ~SCORE_BLOCK_BYTES of float32 copy."""
+    if block_size is not None:
+        if int(block_size) <= 0:
+            raise ValueError(f"block_size must be positive, got {block_size}")
+        return int(block_size)
+    b = default_block_size(nq)
+    if docs.dtype != np.float32 or scaled:
+        b = min(b, max(MIN_BLOCK, SCORE_BLOCK_BYTES // (4 * docs.shape[1])))
+    return b
+
+
+class _DocBlocks:
+    """The corpus as consecutive blocks of documents, each as float32 (numpy and a torch view).
+
+    float32 documents are viewed without copies; stored float16 / int8 documents (or any scaled
+    by ``doc_scale``) are converted block by block into one reused buffer, so a compact index
+    is never expanded to float32 as a whole. A block's arrays are valid until the next block.
+    """
+
+    def __init__(self, docs: np.ndarray, block: int, doc_scale: np.ndarray | None) -> None:
+        n, d = docs.shape
+        self.docs, self.block, self.rows = docs, block, min(block, n)
+        self.scale = None
+        if doc_scale is not None:
+            self.scale = np.ascontiguousarray(doc_scale, dtype=np.float32).reshape(-1, 1)
+            if self.scale.shape[0] != n:
+                raise ValueError(f"doc_scale has {self.scale.shape[0]} rows, docs have {n}")
+        self.convert = docs.dtype != np.float32 or self.scale is not None
+        self.buffer: np.ndarray | None = None  # allocated on the first converted block, then reused
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray, torch.Tensor]]:
+        """(offset of the block's first document, block as numpy, the same as torch)."""
+        n = self.docs.shape[0]
+        if not self.convert:
+            whole = torch.from_numpy(self.docs)
+            for j0 in range(0, n, self.block):
+                yield j0, self.docs[j0 : j0 + self.block], whole[j0 : j0 + self.block]
+            return
+        if self.buffer is None:
+            self.buffer = np.empty((self.rows, self.docs.shape[1]), dtype=np.float32)
+        for j0 in range(0, n, self.block):
+            j1 = min(n, j0 + self.block)
+            xb = self.buffer[: j1 - j0]
+            np.copyto(xb, self.docs[j0:j1], casting="unsafe")
+            if self.scale is not None:
+                xb *= self.scale[j0:j1]
+            yield j0, xb, torch.from_numpy(xb)
+
+
+def _chunk_topk(
+    q_np: np.ndarray, qt: torch.Tensor, blocks: _DocBlocks, k: int, kern: str, buf: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-k of one chunk of queries (numpy and torch views) over every block: each block's top-k by
+    ``kern`` merged into a running top-k, rows ordered by (score desc, index asc). ``buf`` is the
+    torch kernel's reusable score buffer."""
+    # A single query is padded with a zero row: MKL runs (n,d)@(d,1) as a
+    # single-threaded GEMV, ~3x slower than (n,d)@(d,2) on the 2-core box.
+    qpad = torch.cat([qt, torch.zeros_like(qt)]) if qt.shape[0] == 1 else qt
+    run: tuple[torch.Tensor, torch.Tensor] | None = None
+    for j0, xb_np, xb in blocks:
+        if kern == "torch":
+            s, i = _block_topk_torch(qpad, qt.shape[0], xb, k, buf)
+        else:
+            s, i = _block_topk_faiss(q_np, xb_np, qt, xb, k)
+        if j0:
+            i += j0
+        run = (s, i) if run is None else _merge(run, (s, i), k)
+    assert run is not None  # the corpus is never empty (_check_dense)
+    return _order_rows(*run)
+
+
+def _check_pair(queries: np.ndarray, docs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The checks every search shares: 2-D inputs, a non-empty corpus, a positive k."""
     q = np.asarray(queries)
     x = np.asarray(docs)
     if q.ndim != 2 or x.ndim != 2:
@@ -245,6 +287,11 @@ def _check_dense(queries: np.ndarray, docs: np.ndarray, k: int) -> tuple[np.ndar
         raise ValueError("cannot search an empty corpus")
     if int(k) <= 0:
         raise ValueError(f"k must be positive, got {k}")
+    return q, x
+
+
+def _check_dense(queries: np.ndarray, docs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    q, x = _check_pair(queries, docs, k)
     if q.shape[1] != x.shape[1]:
         raise ValueError(f"dimension mismatch: queries have {q.shape[1]}, docs {x.shape[1]}")
     stored = x.dtype if x.dtype in (np.float16, np.int8) else np.float32  # converted per block
@@ -255,16 +302,9 @@ def _check_dense(queries: np.ndarray, docs: np.ndarray, k: int) -> tuple[np.ndar
 
 
 def _check_binary(queries: np.ndarray, docs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    q = np.asarray(queries)
-    x = np.asarray(docs)
-    if q.ndim != 2 or x.ndim != 2:
-        raise ValueError(f"queries and docs must be 2-D, got shapes {q.shape} and {x.shape}")
+    q, x = _check_pair(queries, docs, k)
     if q.dtype != np.uint8 or x.dtype != np.uint8:
         raise ValueError(f"packed bits must be uint8, got {q.dtype} and {x.dtype}")
-    if x.shape[0] == 0:
-        raise ValueError("cannot search an empty corpus")
-    if int(k) <= 0:
-        raise ValueError(f"k must be positive, got {k}")
     if q.shape[1] != x.shape[1]:
         raise ValueError(f"code size mismatch: queries have {q.shape[1]} bytes, docs {x.shape[1]}")
     if x.shape[1] == 0:
