@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -14,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from embedbench.cache import EmbeddingCache, default_cache_dir, namespace_id, text_key
+from embedbench.engine.cache import EmbeddingCache, default_cache_dir, namespace_id, text_key
 from embedbench.errors import ModelError
 
 DIM = 8
@@ -264,7 +263,7 @@ WORKER = textwrap.dedent(
     import hashlib, sys, time
     from pathlib import Path
     import numpy as np
-    from embedbench.cache import EmbeddingCache
+    from embedbench.engine.cache import EmbeddingCache
 
     root, start, stop, out, go = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
 

@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from embedbench.gate import main, run_gate
+from embedbench.gate import main
 from embedbench.gate.selectors import scan_results
 from embedbench.results import Provenance, Result, load_per_query_file, write_result
-from embedbench.suites import load_suite
+from embedbench.data.suites import load_suite
 
 REPO = Path(__file__).resolve().parents[1]
 BASELINES = REPO / "results" / "baselines"

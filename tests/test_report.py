@@ -18,9 +18,9 @@ from embedbench.report.figures import (mrl_curves, precision_deltas, quality_vs_
 from embedbench.report.grid import Grid
 from embedbench.report.leaderboard import build_leaderboard
 from embedbench.report.reference import REPORTED
-from embedbench.report.stats import bootstrap_ci
 from embedbench.report.tradeoff import tradeoff_rows
 from embedbench.results import Provenance, Result, read_per_query, read_results, write_result
+from embedbench.scoring.stats import bootstrap_ci
 
 BYTES = {"fp32": 4.0, "int8": 1.0, "binary": 1 / 8}
 BASE = {"fp32": 0.62, "int8": 0.60, "binary": 0.52}
@@ -89,12 +89,12 @@ def brute_force_front(points: list[tuple[float, float]]) -> list[int]:
 
 def test_bootstrap_ci_contains_mean_and_is_deterministic() -> None:
     values = np.random.default_rng(3).beta(2, 5, 200).tolist()
-    low, high = bootstrap_ci(values, n=1000, seed=0)
+    low, high = bootstrap_ci(values, 1000, seed=0)
     assert low < float(np.mean(values)) < high
-    assert (low, high) == bootstrap_ci(values, n=1000, seed=0)
-    assert (low, high) != bootstrap_ci(values, n=1000, seed=1)
+    assert (low, high) == bootstrap_ci(values, 1000, seed=0)
+    assert (low, high) != bootstrap_ci(values, 1000, seed=1)
     assert bootstrap_ci([0.5] * 10) == (0.5, 0.5)
-    narrow = bootstrap_ci(values, alpha=0.5)
+    narrow = bootstrap_ci(values, level=0.5)
     assert low <= narrow[0] <= narrow[1] <= high
     with pytest.raises(ValueError):
         bootstrap_ci([])
@@ -211,7 +211,7 @@ def test_leaderboard_ci_from_per_query_file(report) -> None:
     frame = pd.read_csv(out / "leaderboard.csv")
     r = next(r for r in read_results(results_dir) if (r.model, r.precision, r.dim, r.task) == ("a", "int8", 64, "T2"))
     row = frame[(frame.model == "a") & (frame.precision == "int8") & (frame.dim == 64)].iloc[0]
-    low, high = bootstrap_ci(read_per_query(results_dir, r)["ndcg_at_10"].values(), n=1000, seed=0)
+    low, high = bootstrap_ci(read_per_query(results_dir, r)["ndcg_at_10"].values())  # the gate's resamples too
     assert (row["T2:ci_low"], row["T2:ci_high"]) == pytest.approx((low, high))
     assert row["T2:ci_low"] <= row["T2"] <= row["T2:ci_high"]
     assert row["T2:dataset_hash"] == "data-T2"
@@ -281,16 +281,22 @@ def test_reference_rows_are_separate_and_never_best(tmp_path: Path) -> None:
     assert "69.66" not in measured and "**" not in reported and "arXiv:2602.11151" in reported
 
 
-def test_suite_task_types_from_the_suite_file(tmp_path: Path) -> None:
-    suite = tmp_path / "mini.yaml"
-    suite.write_text("name: mini\ntasks:\n"
-                     "  - {name: A, loader: beir, path: a, type: Retrieval}\n"
-                     "  - {name: B, loader: beir, path: b, type: Retrieval}\n"
-                     "  - {name: C, loader: beir, path: c, type: ToolRetrieval}\n")
+def from_suite(result: Result, suite: str, tasks: dict[str, tuple[str, int | None]]) -> Result:
+    """`result` as the engine writes it when run from `suite`, whose tasks are {name: (type, corpus size)}."""
+    task_type, corpus_size = tasks[result.task]
+    return result.model_copy(update={"suite": suite, "suite_tasks": list(tasks), "task_type": task_type,
+                                     "corpus_size": corpus_size})
+
+
+def test_suite_task_types_are_the_ones_the_results_recorded(tmp_path: Path) -> None:
+    suite = "mini"
+    tasks = {"A": ("Retrieval", None), "B": ("Retrieval", None), "C": ("ToolRetrieval", None)}
     results = tmp_path / "results"
     for task, level in (("A", 0.2), ("B", 0.4), ("C", 0.9)):
-        write_result(results, *make_result("m", "fp32", 64, task, suite=str(suite), level=level))
-    write_result(results, *make_result("m", "int8", 64, "A", suite=str(suite)))
+        result, per_query = make_result("m", "fp32", 64, task, level=level)
+        write_result(results, from_suite(result, suite, tasks), per_query)
+    result, per_query = make_result("m", "int8", 64, "A")
+    write_result(results, from_suite(result, suite, tasks), per_query)
     build_report(results, tmp_path / "out")
     frame = pd.read_csv(tmp_path / "out" / "leaderboard.csv")
     full = frame[frame.precision == "fp32"].iloc[0]
@@ -299,16 +305,22 @@ def test_suite_task_types_from_the_suite_file(tmp_path: Path) -> None:
     assert frame[frame.precision == "int8"][f"{suite}:mean"].isna().all()
 
 
+def test_a_suite_task_without_any_result_blanks_the_mean(tmp_path: Path) -> None:
+    tasks = {"A": ("Retrieval", None), "B": ("Retrieval", None)}  # B was never run: not in the results at all
+    results = tmp_path / "results"
+    result, per_query = make_result("m", "fp32", 64, "A")
+    write_result(results, from_suite(result, "mini", tasks), per_query)
+    grid = build_grid(read_results(results), results)
+    assert grid.suite_mean(grid.rows[0], "mini") == (None, "no result for B")
+
+
 def test_multilingual_suite_task_is_the_mean_of_its_language_results(tmp_path: Path) -> None:
-    suite = tmp_path / "multi.yaml"
-    suite.write_text("name: multi\ntasks:\n"
-                     "  - {name: M, loader: beir, path: m, language: multilingual}\n"
-                     "  - {name: S, loader: beir, path: s}\n")
+    suite, tasks = "multi", {"M": ("Retrieval", None), "S": ("Retrieval", None)}
     results = tmp_path / "results"
     scores = {}
     for task, language, level in (("M", "de", 0.2), ("M", "en", 0.6), ("S", "en", 0.9)):
-        result, per_query = make_result("m", "fp32", 64, task, suite=str(suite), level=level)
-        result = result.model_copy(update={"language": language})
+        result, per_query = make_result("m", "fp32", 64, task, level=level)
+        result = from_suite(result.model_copy(update={"language": language}), suite, tasks)
         write_result(results, result, per_query)
         scores[(task, language)] = result.main_score
     build_report(results, tmp_path / "out")
@@ -340,24 +352,34 @@ def test_scale_curves_plot_score_against_corpus_size(tmp_path: Path) -> None:
 
 
 def test_corpus_size_is_part_of_the_task_not_of_the_model_row(tmp_path: Path) -> None:
-    suite = tmp_path / "mixed.yaml"
-    suite.write_text("name: mixed\ntasks:\n"
-                     "  - {name: A, loader: beir, path: a}\n"
-                     "  - {name: S, loader: synthetic-q2d, options: {corpus_size: 1000}}\n"
-                     "  - {name: D, loader: synthetic-q2q}\n")  # the loader's default size, 50,000
+    suite = "mixed"  # S runs at 1,000 unless --corpus-size says otherwise, D at its loader's default 50,000
+    tasks = {"A": ("Retrieval", None), "S": ("Query2Doc", 1000), "D": ("Query2Query", 50_000)}
     results = tmp_path / "results"
     scores = {}
     for task, size, level in (("A", None, 0.3), ("S", 1000, 0.8), ("S", 5000, 0.6), ("D", 50_000, 0.5)):
-        result, per_query = make_result("m", "fp32", 64, task, suite=str(suite), level=level)
+        result, per_query = make_result("m", "fp32", 64, task, level=level)
         if size:
             result = result.model_copy(update={"variant": {"corpus_size": size}})
-        write_result(results, result, per_query)
+        write_result(results, from_suite(result, suite, tasks), per_query)
         scores[(task, size)] = result.main_score
     grid = build_grid(read_results(results), results)
     (row,) = grid.rows
     assert len(row.cells) == 4
-    mean, why = grid.suite_mean(row, str(suite))
+    mean, why = grid.suite_mean(row, suite)
     assert why == "" and mean == pytest.approx((scores[("A", None)] + scores[("S", 1000)] + scores[("D", 50_000)]) / 3)
+
+
+def test_without_recorded_suite_facts_each_observed_size_is_a_suite_task(tmp_path: Path) -> None:
+    """Results written before results recorded their suite's facts: the suite is what they hold."""
+    results = tmp_path / "results"
+    for model, sizes in (("full", (1000, 5000)), ("part", (1000,))):
+        for size in sizes:
+            result, per_query = make_result(model, "fp32", 64, "S")
+            write_result(results, result.model_copy(update={"variant": {"corpus_size": size}}), per_query)
+    grid = build_grid(read_results(results), results)
+    full, part = sorted(grid.rows, key=lambda row: row.key.model)
+    assert grid.suite_mean(full, "s")[0] == pytest.approx(sum(r.main_score for r in full.cells.values()) / 2)
+    assert grid.suite_mean(part, "s") == (None, "no result for S (n=5,000)")
 
 
 def test_markdown_escapes_cell_text(tmp_path: Path) -> None:

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import embedbench.results as results_mod
-from embedbench.cache import EmbeddingCache, namespace_id
+import embedbench.results.store as results_mod
+from embedbench.engine.cache import EmbeddingCache, namespace_id
 from embedbench.errors import EmbedbenchError
 from embedbench.gate import main as gate_main
 from embedbench.results import Provenance, Result, read_per_query, read_results, result_path, write_result

@@ -8,17 +8,16 @@ absent: null in the JSON, "–" in tables, missing (never a loss) in the report.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from embedbench.errors import EmbedbenchError
-from embedbench.metrics import K_VALUES, metric_cutoff
+from embedbench.scoring.metrics import K_VALUES, metric_cutoff
 from embedbench.report import build_report
 from embedbench.results import read_per_query, read_results, result_path
-from embedbench.runner import evaluate
-from embedbench.table import format_results
+from embedbench.engine.runner import evaluate
+from embedbench.results.table import format_results
 
 from conftest import write_beir
 

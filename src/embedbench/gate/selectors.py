@@ -17,17 +17,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from embedbench.errors import EmbedbenchError
-from embedbench.results import PER_QUERY_SUFFIX, Result, per_query_path
+from embedbench.results import Result, per_query_path
+from embedbench.results import scan_results as scan_result_files
 
 DIR_PREFIX = "results:"
 
 
 def record_keys() -> list[str]:
     """The keys a filter may name (besides variant.NAME)."""
-    return [k for k in Result.model_fields if k != "provenance"] + ["dataset_hash"]
+    return Result.record_keys()
 
 
 @dataclass(frozen=True)
@@ -98,22 +97,9 @@ def parse_selector(text: str) -> Selector:
 
 
 def scan_results(root: Path) -> list[Selected]:
-    """Every result under `root` with its path (same rules and errors as results.read_results)."""
-    if not root.is_dir():
-        raise EmbedbenchError(f"results folder {root} does not exist")
-    found = []
-    for path in sorted(root.rglob("*.json")):
-        if path.name.endswith(PER_QUERY_SUFFIX) or path.name.startswith("."):  # .tmp-*: a write in progress
-            continue
-        try:
-            found.append(Selected(Result.model_validate_json(path.read_text(encoding="utf-8")), path))
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise EmbedbenchError(f"{path}: not an embedbench result ({where}: {first['msg']})") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise EmbedbenchError(f"{path}: cannot read result ({exc})") from None
-    return found
+    """Every result under `root` with its path, read by the results reader in strict mode: a file
+    that is not a readable result stops the gate (a verdict must not quietly leave one out)."""
+    return [Selected(result, path) for path, result in scan_result_files(root, strict=True)]
 
 
 def _inside(path: Path, folder: Path) -> bool:

@@ -1,5 +1,8 @@
 """`embedbench report`: leaderboards, the quantization trade-off and figures, from results only.
 
+Everything a report shows comes from the result files (suite membership included, see suites.py):
+nothing here reads suite files, loads data or a model, so the same results give the same report.
+
     build_report(results_dir, out_dir) -> list[Path]   every file written, index.md last
 
 Files: leaderboard.md / .csv / .html, reference.csv (numbers reported by the model authors),
@@ -13,13 +16,13 @@ from pathlib import Path
 from embedbench.atomic import atomic_write_text
 from embedbench.errors import EmbedbenchError
 from embedbench.report.figures import write_figures
-from embedbench.report.plotting import FigureData
 from embedbench.report.grid import Grid
 from embedbench.report.html import write_html
 from embedbench.report.leaderboard import build_leaderboard, write_leaderboard
-from embedbench.report.stats import bootstrap_ci
+from embedbench.report.plotting import FigureData
 from embedbench.report.tradeoff import pareto_front, write_tradeoff
 from embedbench.results import Result, read_results
+from embedbench.scoring.stats import bootstrap_ci
 
 __all__ = ["build_report", "build_grid", "bootstrap_ci", "pareto_front", "FigureData", "Grid"]
 

@@ -35,6 +35,24 @@ def _plot_lines(ax, lines: dict[tuple[str, str], tuple[list, list]]) -> None:
                     label=f"{model} · {prec}")
 
 
+def _save_line_figure(fd: FigureData, out_dir: Path, lines: dict[tuple[str, str], tuple[list, list]],
+                      ticks: list[int], *, base: int, xlabel: str, ylabel: str) -> None:
+    """One panel of lines on a log x axis with a tick at each of `ticks`; its files go into fd.files."""
+    with matplotlib.rc_context(STYLE):
+        fig = new_figure(10, 6)
+        ax = fig.add_subplot()
+        _plot_lines(ax, lines)
+        ax.set_xscale("log", base=base)
+        ax.set_xticks(ticks, [str(t) for t in ticks])
+        ax.minorticks_off()
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_title(fd.title)
+        ax.grid(True, alpha=0.3)
+        legend_outside(ax)
+        fd.files = save(fig, out_dir, fd.name)
+
+
 def recall_curves(grid: Grid, out_dir: Path) -> FigureData:
     fd = FigureData("recall_curves", "Recall@k (mean over common tasks, each model's full dimension)")
     candidates = _full_dim_rows(grid)
@@ -55,19 +73,9 @@ def recall_curves(grid: Grid, out_dir: Path) -> FigureData:
                                   if all(tr is not r for r in rows))}
     if fd.data["left_out"]:
         fd.note = f"left out (not evaluated on all of {', '.join(fd.data['tasks'])}): {'; '.join(fd.data['left_out'])}"
-    with matplotlib.rc_context(STYLE):
-        fig = new_figure(10, 6)
-        ax = fig.add_subplot()
-        _plot_lines(ax, {key: (ks, [np.nan if y is None else y for y in ys]) for key, ys in lines.items()})
-        ax.set_xscale("log")
-        ax.set_xticks(ks, [str(k) for k in ks])
-        ax.minorticks_off()
-        ax.set_xlabel("k (documents retrieved, log scale)")
-        ax.set_ylabel(f"Recall@k, mean over {len(tasks)} task(s) (0-1)")
-        ax.set_title(fd.title)
-        ax.grid(True, alpha=0.3)
-        legend_outside(ax)
-        fd.files = save(fig, out_dir, fd.name)
+    _save_line_figure(fd, out_dir, {key: (ks, [np.nan if y is None else y for y in ys]) for key, ys in lines.items()},
+                      ks, base=10, xlabel="k (documents retrieved, log scale)",
+                      ylabel=f"Recall@k, mean over {len(tasks)} task(s) (0-1)")
     return fd
 
 
@@ -88,20 +96,9 @@ def mrl_curves(grid: Grid, out_dir: Path) -> FigureData:
         fd.skipped = "needs a model x precision evaluated at two or more dimensions"
         return fd
     fd.data = {"lines": {f"{m} · {p}": line for (m, p), line in lines.items()}}
-    with matplotlib.rc_context(STYLE):
-        fig = new_figure(10, 6)
-        ax = fig.add_subplot()
-        _plot_lines(ax, {key: (line["dims"], line["scores"]) for key, line in lines.items()})
-        dims = sorted({d for line in lines.values() for d in line["dims"]})
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(dims, [str(d) for d in dims])
-        ax.minorticks_off()
-        ax.set_xlabel("embedding dimension (log scale)")
-        ax.set_ylabel(f"mean main score ({score_unit(grid)})")
-        ax.set_title(fd.title)
-        ax.grid(True, alpha=0.3)
-        legend_outside(ax)
-        fd.files = save(fig, out_dir, fd.name)
+    _save_line_figure(fd, out_dir, {key: (line["dims"], line["scores"]) for key, line in lines.items()},
+                      sorted({d for line in lines.values() for d in line["dims"]}), base=2,
+                      xlabel="embedding dimension (log scale)", ylabel=f"mean main score ({score_unit(grid)})")
     return fd
 
 
@@ -110,7 +107,33 @@ def scale_curves(grid: Grid, out_dir: Path) -> FigureData:
     suites run with --corpus-size 1e3,1e4,...): one panel per task, one line per model x precision
     (x dim when a model ran at several)."""
     fd = FigureData("scale_curves", "Main score vs corpus size")
-    points: dict[tuple, dict[tuple, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
+    panels, names = _scale_points(grid)
+    if not panels:
+        fd.skipped = "needs a model x precision evaluated at two or more corpus sizes (--corpus-size)"
+        return fd
+    fd.data = {names[p]: {f"{m}@{r[:12]} · {prec} · {d}": {"sizes": sorted(v), "scores": [v[s] for s in sorted(v)]}
+                          for (m, r, prec, d), v in lines.items()} for p, lines in sorted(panels.items())}
+    with matplotlib.rc_context(STYLE):
+        fig = new_figure(10, 4.5 * len(panels))
+        for i, (panel, lines) in enumerate(sorted(panels.items())):
+            ax = fig.add_subplot(len(panels), 1, i + 1)
+            _plot_lines(ax, _scale_lines(lines))
+            ax.set_xscale("log")
+            ax.set_xlabel("corpus size (documents, log scale)")
+            ax.set_ylabel("main score (0-1)")
+            ax.set_title(names[panel])
+            ax.grid(True, alpha=0.3)
+            legend_outside(ax)
+        fd.files = save(fig, out_dir, fd.name)
+    return fd
+
+
+ScaleLines = dict[tuple[str, str, str, int], dict[int, float]]  # (model, revision, precision, dim) -> {size: score}
+
+
+def _scale_points(grid: Grid) -> tuple[dict[tuple, ScaleLines], dict[tuple, str]]:
+    """({panel (a task): its lines with two or more sizes}, {panel: its title}); panels without such a line are left out."""
+    points: dict[tuple, ScaleLines] = defaultdict(lambda: defaultdict(dict))
     names: dict[tuple, str] = {}
     for row in grid.rows:
         for task, result in row.cells.items():
@@ -121,29 +144,16 @@ def scale_curves(grid: Grid, out_dir: Path) -> FigureData:
             names[panel] = f"{grid.task_label(task)} ({result.main_score_name})"
             points[panel][(result.model, result.revision, row.precision, row.dim)][int(size)] = result.main_score
     panels = {p: {k: v for k, v in lines.items() if len(v) >= 2} for p, lines in points.items()}
-    panels = {p: lines for p, lines in panels.items() if lines}
-    if not panels:
-        fd.skipped = "needs a model x precision evaluated at two or more corpus sizes (--corpus-size)"
-        return fd
-    fd.data = {names[p]: {f"{m}@{r[:12]} · {prec} · {d}": {"sizes": sorted(v), "scores": [v[s] for s in sorted(v)]}
-                          for (m, r, prec, d), v in lines.items()} for p, lines in sorted(panels.items())}
-    with matplotlib.rc_context(STYLE):
-        fig = new_figure(10, 4.5 * len(panels))
-        for i, (panel, lines) in enumerate(sorted(panels.items())):
-            ax = fig.add_subplot(len(panels), 1, i + 1)
-            dims_per_model = defaultdict(set)
-            for m, _, _, d in lines:
-                dims_per_model[m].add(d)
-            plotted = {}
-            for (m, _, prec, d), v in lines.items():
-                label_model = m if len(dims_per_model[m]) == 1 else f"{m} · {d}d"
-                plotted[(label_model, prec)] = (sorted(v), [v[s] for s in sorted(v)])
-            _plot_lines(ax, plotted)
-            ax.set_xscale("log")
-            ax.set_xlabel("corpus size (documents, log scale)")
-            ax.set_ylabel("main score (0-1)")
-            ax.set_title(names[panel])
-            ax.grid(True, alpha=0.3)
-            legend_outside(ax)
-        fd.files = save(fig, out_dir, fd.name)
-    return fd
+    return {p: lines for p, lines in panels.items() if lines}, names
+
+
+def _scale_lines(lines: ScaleLines) -> dict[tuple[str, str], tuple[list, list]]:
+    """A panel's lines keyed (model label, precision); the label names the dim where a model ran at several."""
+    dims_per_model = defaultdict(set)
+    for m, _, _, d in lines:
+        dims_per_model[m].add(d)
+    plotted = {}
+    for (m, _, prec, d), v in lines.items():
+        label_model = m if len(dims_per_model[m]) == 1 else f"{m} · {d}d"
+        plotted[(label_model, prec)] = (sorted(v), [v[s] for s in sorted(v)])
+    return plotted

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import matplotlib
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.ticker import FuncFormatter
 
 from embedbench.report.curves import mrl_curves, recall_curves, scale_curves
@@ -40,22 +41,8 @@ def quality_vs_bytes(grid: Grid, out_dir: Path) -> FigureData:
     with matplotlib.rc_context(STYLE):
         fig = new_figure(10, 6)
         ax = fig.add_subplot()
-        colors = model_colors([p["model"] for p in points])
-        for model in sorted(colors):
-            for prec in precision_sorted({p["precision"] for p in points if p["model"] == model}):
-                mine = [p for p in points if p["model"] == model and p["precision"] == prec]
-                ax.scatter([p["bytes"] for p in mine], [p["score"] for p in mine], color=colors[model], s=55,
-                           marker=MARKERS.get(prec, "X"), zorder=3, label=f"{model} · {prec}")
-        fp = sorted((points[i] for i in front), key=lambda p: p["bytes"])
-        ax.step([p["bytes"] for p in fp], [p["score"] for p in fp], where="post", color="black", lw=1.5,
-                zorder=2, label="Pareto frontier")
-        ax.scatter([p["bytes"] for p in fp], [p["score"] for p in fp], s=180, facecolors="none",
-                   edgecolors="black", linewidths=1.8, zorder=4)
-        for i, p in enumerate(fp):
-            last = i == len(fp) - 1 and len(fp) > 1
-            ax.annotate(p["label"], (p["bytes"], p["score"]), textcoords="offset points", fontsize=10,
-                        xytext=(-9, -16) if last else (8, -16), ha="right" if last else "left",
-                        bbox={"boxstyle": "round,pad=0.15", "fc": "white", "alpha": 0.8, "lw": 0})
+        _scatter_by_model_and_precision(ax, points)
+        _draw_pareto_front(ax, sorted((points[i] for i in front), key=lambda p: p["bytes"]))
         ax.set_xscale("log", base=2)
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         ax.set_xlabel("bytes per vector (log scale)")
@@ -65,6 +52,29 @@ def quality_vs_bytes(grid: Grid, out_dir: Path) -> FigureData:
         legend_outside(ax)
         fd.files = save(fig, out_dir, fd.name)
     return fd
+
+
+def _scatter_by_model_and_precision(ax: Axes, points: list[dict]) -> None:
+    """One colour per model, one marker per precision."""
+    colors = model_colors([p["model"] for p in points])
+    for model in sorted(colors):
+        for prec in precision_sorted({p["precision"] for p in points if p["model"] == model}):
+            mine = [p for p in points if p["model"] == model and p["precision"] == prec]
+            ax.scatter([p["bytes"] for p in mine], [p["score"] for p in mine], color=colors[model], s=55,
+                       marker=MARKERS.get(prec, "X"), zorder=3, label=f"{model} · {prec}")
+
+
+def _draw_pareto_front(ax: Axes, front: list[dict]) -> None:
+    """The frontier as a step line through ringed points, each labelled (the last one to its left)."""
+    ax.step([p["bytes"] for p in front], [p["score"] for p in front], where="post", color="black", lw=1.5,
+            zorder=2, label="Pareto frontier")
+    ax.scatter([p["bytes"] for p in front], [p["score"] for p in front], s=180, facecolors="none",
+               edgecolors="black", linewidths=1.8, zorder=4)
+    for i, p in enumerate(front):
+        last = i == len(front) - 1 and len(front) > 1
+        ax.annotate(p["label"], (p["bytes"], p["score"]), textcoords="offset points", fontsize=10,
+                    xytext=(-9, -16) if last else (8, -16), ha="right" if last else "left",
+                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "alpha": 0.8, "lw": 0})
 
 
 def task_heatmap(grid: Grid, out_dir: Path) -> FigureData:

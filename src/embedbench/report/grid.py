@@ -6,85 +6,36 @@ Rules the arrangement enforces, so no report can break them:
 * one cell holds one result; a task that was evaluated on different data (different
   provenance.dataset_hash) for the same model is split into separate rows (`data_tag`), newest
   data first, and those rows are flagged;
-* suite averages only use rows that have every task the suite defines. A suite task with several
-  results (a multilingual task, `language: mul` / `multilingual`, gives one result per language
-  subset; a task may list several `eval_splits`) scores the plain mean of those results' main
-  scores, as mteb's leaderboard scores a task over its splits x subsets.
+* suite averages only use rows that have every task of the suite, as its results recorded it
+  (report/suites.py). A suite task with several results (a multilingual task gives one result per
+  language subset; a task may list several `eval_splits`) scores the plain mean of those results'
+  main scores, as mteb's leaderboard scores a task over its splits x subsets.
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 
 from embedbench.errors import EmbedbenchError
-from embedbench.suites import TaskSpec
 from embedbench.report.rows import PRECISION_ORDER, ModelKey, Row, TaskKey, build_rows, pages_per_gb, task_key
-from embedbench.report.stats import bootstrap_ci
+from embedbench.report.suites import SuiteInfo, SuiteTask, suite_infos
 from embedbench.results import Result, read_per_query
+from embedbench.scoring.stats import bootstrap_ci
 
-# Suite-task languages meaning "one result per language subset".
-MULTILINGUAL = frozenset({"mul", "multilingual"})
-
-__all__ = ["PRECISION_ORDER", "Grid", "ModelKey", "Row", "SuiteInfo", "TaskKey", "pages_per_gb", "task_key"]
-
-
-@dataclass
-class SuiteInfo:
-    name: str
-    tasks: list[TaskKey]
-    types: dict[TaskKey, str]
-    from_yaml: bool
-    splits: dict[TaskKey, tuple[str, ...]] = field(default_factory=dict)
-
-    def members(self, task: TaskKey, cells: Iterable[TaskKey]) -> list[TaskKey]:
-        """The result keys that make up one suite task: the key itself, or for a multilingual /
-        multi-split task every result of that task name in its languages and splits."""
-        splits = self.splits.get(task, (task.split,))
-        multi = task.language in MULTILINGUAL
-        return sorted(c for c in cells if c == task or (
-            c.suite == task.suite and c.task == task.task and c.split in splits and c.size == task.size and multi))
-
-    @property
-    def type_names(self) -> list[str]:
-        return sorted(set(self.types.values()))
-
-
-def _suite_info(name: str, observed: list[TaskKey]) -> SuiteInfo:
-    try:
-        from embedbench.suites import load_suite
-
-        suite = load_suite(name)
-    except (EmbedbenchError, OSError, ValueError, ImportError):
-        return SuiteInfo(name, observed, {t: "all" for t in observed}, from_yaml=False)
-    keys = [TaskKey(name, t.name, t.split, t.language, _default_size(t)) for t in suite.tasks]
-    splits = {k: tuple(t.options.get("eval_splits") or [t.split]) for k, t in zip(keys, suite.tasks)}
-    return SuiteInfo(name, keys, {k: t.type for k, t in zip(keys, suite.tasks)}, from_yaml=True,
-                     splits=splits)
-
-
-def _default_size(task: TaskSpec) -> int:
-    """The corpus size a sized (synthetic) suite task runs at, as its loader resolves it; 0 otherwise."""
-    if not task.loader.startswith("synthetic-"):
-        return 0
-    from embedbench.synthetic.tasks import default_corpus_size
-
-    return default_corpus_size(task)
+__all__ = ["PRECISION_ORDER", "Grid", "ModelKey", "Row", "SuiteInfo", "SuiteTask", "TaskKey", "pages_per_gb",
+           "task_key"]
 
 
 class Grid:
     def __init__(self, results: Sequence[Result], results_dir: Path | None = None) -> None:
         self.results_dir = results_dir
         self.tasks: list[TaskKey] = sorted({task_key(r) for r in results})
-        observed = defaultdict(list)
-        for t in self.tasks:
-            observed[t.suite].append(t)
-        self.suites = {name: _suite_info(name, tasks) for name, tasks in sorted(observed.items())}
+        self.suites: dict[str, SuiteInfo] = suite_infos(results)
         self.rows = build_rows(results)
-        self._labels = _task_labels(self.tasks + [t for s in self.suites.values() for t in s.tasks])
+        self._labels = _task_labels(self.tasks)
         self._ci: dict[int, tuple[float, float] | None] = {}
 
     def task_label(self, task: TaskKey) -> str:
@@ -93,20 +44,13 @@ class Grid:
     def suite_mean(self, row: Row, suite: str, by_type: bool = False) -> tuple[float | None, str]:
         """(mean main score over the suite's tasks, "") or (None, why it is blank)."""
         info = self.suites[suite]
-        scores: dict[TaskKey, float] = {}
-        unmeasured = []
-        for t in info.tasks:
-            values = [row.cells[m].main_score for m in info.members(t, row.cells)]
-            if None in values:
-                unmeasured.append(t)
-            elif values:
-                scores[t] = _mean(values)
+        scores, unmeasured = _task_scores(info, row)
         if unmeasured:  # a mean without them would be over other tasks than the other rows' means
-            return None, (f"{', '.join(self.task_label(t) for t in unmeasured)}: main score not measured "
+            return None, (f"{', '.join(t.label for t in unmeasured)}: main score not measured "
                           "(its cutoff is past the two-stage rescore depth)")
         missing = [t for t in info.tasks if t not in scores]
         if missing:
-            return None, f"no result for {', '.join(self.task_label(t) for t in missing)}"
+            return None, f"no result for {', '.join(t.label for t in missing)}"
         if not by_type:
             return _mean([scores[t] for t in info.tasks]), ""
         per_type = defaultdict(list)
@@ -129,6 +73,19 @@ class Grid:
             return None
         finite = [v for v in values.values() if isinstance(v, (int, float)) and math.isfinite(v)]
         return bootstrap_ci(finite) if finite else None
+
+
+def _task_scores(info: SuiteInfo, row: Row) -> tuple[dict[SuiteTask, float], list[SuiteTask]]:
+    """({suite task: the mean main score of its results in the row}, the tasks with an unmeasured result)."""
+    scores: dict[SuiteTask, float] = {}
+    unmeasured = []
+    for t in info.tasks:
+        values = [row.cells[m].main_score for m in info.members(t, row.cells)]
+        if None in values:
+            unmeasured.append(t)
+        elif values:
+            scores[t] = _mean(values)  # type: ignore[arg-type]
+    return scores, unmeasured
 
 
 def _mean(values: list[float]) -> float:

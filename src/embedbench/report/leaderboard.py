@@ -147,24 +147,7 @@ def leaderboard_frame(lb: Leaderboard) -> pd.DataFrame:
 def leaderboard_markdown(lb: Leaderboard) -> str:
     notes = lb.footnotes()
     header = ["model", "revision", "precision", "dim", "bytes/vector", *[c.label for c in lb.columns]]
-    body = []
-    for lr in lb.rows:
-        row = lr.row
-        marks = ", ".join(str(notes.index(f) + 1) for f in dict.fromkeys(row.flags))
-        label = fmt.md_cell(row.model_label) + (f" ⚠ [{marks}]" if marks else "")
-        cells = []
-        for col in lb.columns:
-            cell = lr.cells[col.key]
-            text = ABSENT if cell.absent else fmt.score(cell.value)
-            if cell.best:
-                text = f"**{text}**"
-            if cell.other_data:
-                text += " †"
-            if cell.note:
-                text = f"n/a [{notes.index(cell.note) + 1}]"
-            cells.append(text)
-        body.append([label, fmt.md_cell(row.key.revision[:12]), fmt.md_cell(row.precision),
-                     fmt.vector_size(row.dim), fmt.vector_size(row.bytes_per_vector), *cells])
+    body = [_markdown_row(lr, lb.columns, notes) for lr in lb.rows]
     out = ["# Leaderboard", "",
            "Measured by embedbench. Main score per task (0-1; the metric each suite names, e.g. nDCG@10); "
            "suite means are over the suite's tasks and only for rows that have all of them. **Bold** = best in "
@@ -180,6 +163,24 @@ def leaderboard_markdown(lb: Leaderboard) -> str:
         out += ["Notes:", ""] + [f"{i}. {fmt.md_cell(n)}" for i, n in enumerate(notes, 1)] + [""]
     out += [reference_markdown()]
     return "\n".join(out)
+
+
+def _markdown_row(lr: LeaderRow, columns: list[Column], notes: list[str]) -> list[str]:
+    row = lr.row
+    marks = ", ".join(str(notes.index(f) + 1) for f in dict.fromkeys(row.flags))
+    label = fmt.md_cell(row.model_label) + (f" ⚠ [{marks}]" if marks else "")
+    return [label, fmt.md_cell(row.key.revision[:12]), fmt.md_cell(row.precision), fmt.vector_size(row.dim),
+            fmt.vector_size(row.bytes_per_vector), *[_markdown_cell(lr.cells[col.key], notes) for col in columns]]
+
+
+def _markdown_cell(cell: Cell, notes: list[str]) -> str:
+    """A score (bold: best; †: other data; –: not measured), or "n/a [note]" for a blank average."""
+    if cell.note:
+        return f"n/a [{notes.index(cell.note) + 1}]"
+    text = ABSENT if cell.absent else fmt.score(cell.value)
+    if cell.best:
+        text = f"**{text}**"
+    return text + " †" if cell.other_data else text
 
 
 def reference_markdown() -> str:

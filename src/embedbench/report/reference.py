@@ -1,7 +1,8 @@
 """Numbers Perplexity published for pplx-embed (company-reported, not measured by embedbench).
 
 Shown in the reports as "reported by authors", in their own table: never averaged with measured
-results, never a candidate for a "best" mark. Values are percentages exactly as published.
+results, never a candidate for a "best" mark. Values are percentages exactly as published in the
+paper and model cards `SOURCE` names (each number is quoted from there, not measured or derived).
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from dataclasses import dataclass
 
 SOURCE = ('Perplexity AI, "Diffusion-Pretrained Dense and Contextual Embeddings", arXiv:2602.11151 (2026), '
           "https://arxiv.org/abs/2602.11151, and the pplx-embed model cards "
-          "(https://huggingface.co/perplexity-ai/pplx-embed-v1-4b); collected in design/PPLX.md")
+          "(https://huggingface.co/perplexity-ai/pplx-embed-v1-4b, "
+          "https://huggingface.co/perplexity-ai/pplx-embed-context-v1-4b)")
 
 
 @dataclass(frozen=True)

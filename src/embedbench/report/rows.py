@@ -95,32 +95,51 @@ def _newest(a: Result, b: Result) -> Result:
 
 
 def build_rows(results: Sequence[Result]) -> list[Row]:
-    # Same model/precision/dim/task on different data (possible when results come from several
-    # folders): rank the dataset hashes newest first; rank n > 0 goes to a separate "older data" row.
+    rank = _data_ranks(results)
+    rows: dict[tuple, Row] = {}
+    for r in results:
+        tk = task_key(r)
+        key = ModelKey(r.model, r.revision, model_variant(r), rank[_cell_key(r)][r.provenance.dataset_hash])
+        row = rows.setdefault((key, r.precision, r.dim), Row(key, r.precision, r.dim))
+        row.cells[tk] = _newest(row.cells[tk], r) if tk in row.cells else r
+    _label_rows(rows)
+    _flag_different_data(rows)
+    return sorted(rows.values(), key=_row_order)
+
+
+def _data_ranks(results: Sequence[Result]) -> dict[tuple, dict[str, int]]:
+    """Same model/precision/dim/task on different data (possible when results come from several
+    folders): rank the dataset hashes newest first; rank n > 0 goes to a separate "older data" row."""
     hashes: dict[tuple, dict[str, str]] = defaultdict(dict)
     for r in results:
         k = _cell_key(r)
         h = r.provenance.dataset_hash
         hashes[k][h] = max(hashes[k].get(h, ""), r.provenance.created_at)
-    rank = {k: {h: i for i, h in enumerate(sorted(v, key=lambda h: (v[h], h), reverse=True))} for k, v in hashes.items()}
-    rows: dict[tuple, Row] = {}
-    for r in results:
-        tk, ck = task_key(r), _cell_key(r)
-        key = ModelKey(r.model, r.revision, model_variant(r), rank[ck][r.provenance.dataset_hash])
-        row = rows.setdefault((key, r.precision, r.dim), Row(key, r.precision, r.dim))
-        row.cells[tk] = _newest(row.cells[tk], r) if tk in row.cells else r
+    return {k: {h: i for i, h in enumerate(sorted(v, key=lambda h: (v[h], h), reverse=True))} for k, v in hashes.items()}
+
+
+def _label_rows(rows: dict[tuple, Row]) -> None:
+    """Model labels name the revision only where a model has rows at several."""
+    revisions = _revisions(rows)
+    for (key, _, _), row in rows.items():
+        row.model_label = model_label(key, multi_revision=len(revisions[key.model]) > 1)
+        row.label = f"{row.model_label} · {row.precision} · {row.dim}d"
+
+
+def _revisions(rows: dict[tuple, Row]) -> dict[str, set[str]]:
     revisions = defaultdict(set)
     for key, _, _ in rows:
         revisions[key.model].add(key.revision)
-    for (key, _, _), row in rows.items():
-        multi = len(revisions[key.model]) > 1
-        row.model_label = model_label(key, multi_revision=multi)
-        row.label = f"{row.model_label} · {row.precision} · {row.dim}d"
-    # Flags: a task evaluated on different data within one model (same text on every row it touches).
+    return revisions
+
+
+def _flag_different_data(rows: dict[tuple, Row]) -> None:
+    """Flag a task evaluated on different data within one model (same text on every row it touches)."""
     uses: dict[tuple, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for (key, prec, dim), row in sorted(rows.items(), key=lambda kv: _row_order(kv[1])):
         for tk, r in row.cells.items():
             uses[(key.model, key.revision, key.variant, tk)][r.provenance.dataset_hash[:12]].append(f"{prec} {dim}d")
+    revisions = _revisions(rows)
     for (key, _, _), row in rows.items():
         base = model_label(ModelKey(key.model, key.revision, key.variant), len(revisions[key.model]) > 1)
         for tk in row.cells:
@@ -130,7 +149,6 @@ def build_rows(results: Sequence[Result]) -> list[Row]:
                 row.flags.append(f"{base}: {tk.suite}/{tk.task} was evaluated on different data ({where}); "
                                  "results on different data are never compared, averaged into one cell or "
                                  "subtracted")
-    return sorted(rows.values(), key=_row_order)
 
 
 def _cell_key(r: Result) -> tuple:

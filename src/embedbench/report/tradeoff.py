@@ -17,7 +17,7 @@ import pandas as pd
 from embedbench.atomic import atomic_write_text
 from embedbench.report import fmt
 from embedbench.report.fmt import ABSENT, ABSENT_NOTE
-from embedbench.report.grid import Grid, ModelKey, Row, TaskKey
+from embedbench.report.grid import Grid, Row, TaskKey
 
 
 def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
@@ -67,12 +67,8 @@ def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def fp32_references(grid: Grid, key: ModelKey) -> list[Row]:
-    """The same model's (name, revision, variant) fp32 rows at its largest evaluated dim, newest data first."""
-    return _references(grid).get((key.model, key.revision, key.variant), [])
-
-
 def _references(grid: Grid) -> dict[tuple, list[Row]]:
+    """Each model's (name, revision, variant) fp32 rows at its largest evaluated dim, newest data first."""
     by_model: dict[tuple, list[Row]] = {}
     for r in grid.rows:
         if r.precision == "fp32":

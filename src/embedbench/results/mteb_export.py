@@ -11,8 +11,9 @@ with ``mteb.ResultCache(out_dir).save_to_cache``, so the files are exactly what 
 
 - Which results: those whose data came from the mteb loader (``provenance.dataset_source`` starts
   with ``mteb:<TaskName>``); others are skipped (`is_mteb_result` tells them apart).
-- Model name: a preset's hub id (``minilm-l6`` -> ``sentence-transformers/all-MiniLM-L6-v2``),
-  else the model as recorded (a local path keeps its path).
+- Model name: the hub id the result recorded (``minilm-l6`` -> ``sentence-transformers/all-MiniLM-L6-v2``),
+  else the model as recorded (a local path keeps its path; so does a result written before results
+  recorded ``hub_id``). Nothing here looks at today's presets: the export reads results only.
 - Settings: fp32 at the model's full dim with no variant is the plain result. Any other precision,
   MRL dim or variant (``limit_queries``, ...) becomes an mteb *experiment* (``experiment_kwargs``
   {"precision", "dim", variant keys}), stored under ``<revision>/experiments/<name>/``.
@@ -26,8 +27,9 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from embedbench.atomic import atomic_write_bytes
 from embedbench.errors import EmbedbenchError
@@ -48,14 +50,12 @@ def is_mteb_result(result: Result) -> bool:
     return mteb_task_name(result) is not None
 
 
-def mteb_model_name(model: str) -> str:
-    """A preset's hub id; anything else as given."""
-    from embedbench.encoders.presets import PRESETS
-
-    for preset in PRESETS:
-        if preset.name == model and preset.hub_id:
-            return preset.hub_id
-    return model
+def mteb_model_names(results: list[Result]) -> dict[tuple[str, str], str]:
+    """mteb's name for each (model, revision): the hub id its results recorded (any of them, as results
+    written before the field lack it), else the model as given."""
+    names = {(r.model, r.revision): r.model for r in results}
+    names.update({(r.model, r.revision): r.hub_id for r in results if r.hub_id})
+    return names
 
 
 def _experiment(result: Result, full_dim: int) -> dict[str, str | int | float]:
@@ -84,22 +84,29 @@ def _scores(result: Result, main_metric: str, where: str) -> dict[str, float]:
 
 def export_mteb_results(results: list[Result], out_dir: Path) -> list[Path]:
     """Write mteb TaskResult files for every mteb-task result; return the task files written."""
-    try:
-        import mteb
-        from mteb.models.model_meta import ModelMeta
-    except ImportError:
-        raise EmbedbenchError("exporting to mteb's format needs the `mteb` package (pip install 'mteb>=2')") from None
+    mteb = _import_mteb()
     chosen = [r for r in results if is_mteb_result(r)]
     if not chosen:
         raise EmbedbenchError("no results of mteb tasks to export (run a suite with loader: mteb, "
                               "e.g. --suite mteb-multilingual-v2)")
-    full_dim: dict[tuple[str, str], int] = defaultdict(int)
-    for r in chosen:
-        full_dim[(r.model, r.revision)] = max(full_dim[(r.model, r.revision)], r.dim)
+    tasks = _mteb_tasks(mteb, chosen)
+    groups = _group_scores(chosen, tasks)
+    return [_save(_task_result(mteb, tasks[key.task], group), _model_meta(key, group), Path(out_dir))
+            for key, group in sorted(groups.items())]
 
+
+def _import_mteb() -> Any:
+    try:
+        import mteb
+    except ImportError:
+        raise EmbedbenchError("exporting to mteb's format needs the `mteb` package (pip install 'mteb>=2')") from None
+    return mteb
+
+
+def _mteb_tasks(mteb: Any, results: list[Result]) -> dict[str, Any]:
+    """The installed mteb's task object for each task name the results came from."""
     tasks: dict[str, Any] = {}
-    groups: dict[tuple[str, str, str, str], dict[str, Any]] = {}
-    for r in chosen:
+    for r in results:
         name = mteb_task_name(r)
         assert name is not None
         if name not in tasks:
@@ -108,32 +115,68 @@ def export_mteb_results(results: list[Result], out_dir: Path) -> list[Path]:
             except KeyError:
                 raise EmbedbenchError(f"result {r.task}/{r.language}/{r.split}: the installed mteb has no "
                                       f"task {name!r}") from None
-        task = tasks[name]
-        meta = task.metadata
+    return tasks
+
+
+class _GroupKey(NamedTuple):
+    """One mteb result file: a model revision at one setting (experiment) on one task."""
+
+    model: str
+    revision: str
+    experiment: str  # repr of the experiment kwargs, so keys sort and compare
+    task: str
+
+
+@dataclass
+class _Group:
+    model_name: str
+    experiment: dict[str, str | int | float]
+    dim: int
+    scores: dict[str, dict[str, dict[str, float]]] = field(default_factory=lambda: defaultdict(dict))
+    seconds: float = 0.0
+
+
+def _group_scores(results: list[Result], tasks: dict[str, Any]) -> dict[_GroupKey, _Group]:
+    """Each result's scores under its group's split and hf_subset; two results for one slot are refused."""
+    full_dim: dict[tuple[str, str], int] = defaultdict(int)
+    for r in results:
+        full_dim[(r.model, r.revision)] = max(full_dim[(r.model, r.revision)], r.dim)
+    names = mteb_model_names(results)
+    groups: dict[_GroupKey, _Group] = {}
+    for r in results:
+        name = mteb_task_name(r)
+        assert name is not None
+        meta = tasks[name].metadata
         subset = r.language if meta.is_multilingual else "default"
         where = f"{r.model} {name} {subset}/{r.split} {r.precision}"
         if subset not in meta.hf_subsets_to_langscripts:
             raise EmbedbenchError(f"{where}: mteb task {name} has no hf_subset {subset!r}")
         exp = _experiment(r, full_dim[(r.model, r.revision)])
-        key = (r.model, r.revision, repr(exp), name)
-        group = groups.setdefault(key, {"exp": exp, "scores": defaultdict(dict), "seconds": 0.0, "dim": r.dim})
-        if subset in group["scores"][r.split]:
+        key = _GroupKey(r.model, r.revision, repr(exp), name)
+        if key not in groups:
+            groups[key] = _Group(names[(r.model, r.revision)], exp, r.dim)
+        group = groups[key]
+        if subset in group.scores[r.split]:
             raise EmbedbenchError(f"{where}: two results for the same split and subset (suites "
                                   f"differ?); export one suite at a time")
-        group["scores"][r.split][subset] = _scores(r, meta.main_score, where)
-        group["seconds"] += r.encode_seconds + r.search_seconds
+        group.scores[r.split][subset] = _scores(r, meta.main_score, where)
+        group.seconds += r.encode_seconds + r.search_seconds
+    return groups
 
-    written: list[Path] = []
-    for (model, revision, _, name), group in sorted(groups.items()):
-        task_result = mteb.TaskResult.from_task_results(
-            tasks[name], {split: dict(subsets) for split, subsets in group["scores"].items()},
-            evaluation_time=round(group["seconds"], 3))
-        model_meta = ModelMeta.create_empty({
-            "name": mteb_model_name(model), "revision": revision, "embed_dim": group["dim"],
-            "experiment_kwargs": group["exp"] or None,
-        })
-        written.append(_save(task_result, model_meta, Path(out_dir)))
-    return written
+
+def _task_result(mteb: Any, task: Any, group: _Group) -> Any:
+    return mteb.TaskResult.from_task_results(
+        task, {split: dict(subsets) for split, subsets in group.scores.items()},
+        evaluation_time=round(group.seconds, 3))
+
+
+def _model_meta(key: _GroupKey, group: _Group) -> Any:
+    from mteb.models.model_meta import ModelMeta
+
+    return ModelMeta.create_empty({
+        "name": group.model_name, "revision": key.revision, "embed_dim": group.dim,
+        "experiment_kwargs": group.experiment or None,
+    })
 
 
 def _save(task_result: Any, model_meta: Any, out_dir: Path) -> Path:

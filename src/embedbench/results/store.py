@@ -1,7 +1,7 @@
-"""Typed, versioned results: one JSON summary per result identity plus a per-query file beside it.
+"""Result files: where they live, writing them safely, and the one reader every layer uses.
 
-A result's identity is (model, revision, suite, task, split, language, precision, dim, variant);
-re-running an identity replaces its files. Layout (schema 2)::
+One JSON summary per result identity (`embedbench.results.model.Result`) plus a per-query file
+beside it; re-running an identity replaces its files. Layout (schema 2)::
 
     <results>/<model>/<task>/<identity hash>.json                         the summary
     <results>/<model>/<task>/<identity hash>.<content hash>.queries.json.gz  its per-query scores (gzip JSON)
@@ -22,115 +22,14 @@ import os
 import re
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ValidationError
 
 from embedbench.atomic import atomic_write_bytes, atomic_write_text, exclusive_lock
 from embedbench.errors import EmbedbenchError
-
-SCHEMA_VERSION = 2
-READABLE_SCHEMA_VERSIONS = (1, 2)
-PER_QUERY_SUFFIX = ".queries.json"
-GZIP_SUFFIX = ".gz"
+from embedbench.results.model import GZIP_SUFFIX, PER_QUERY_SUFFIX, SCHEMA_VERSION, Result
 
 log = logging.getLogger(__name__)
-
-
-class Provenance(BaseModel):
-    """Where a number came from: code, environment and the settings that produced it."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    embedbench_version: str
-    git_commit: str | None = Field(description="commit of the embedbench checkout, if it is one")
-    packages: dict[str, str] = Field(description="versions of the libraries that shape the numbers")
-    command: list[str] = Field(description="the command line (or API call) that produced the result")
-    model_fingerprint: str
-    model_source: str = ""
-    dataset_hash: str = Field(description="content hash of corpus, queries and qrels")
-    dataset_source: str = ""
-    device: str
-    dtype: str = "float32"
-    batch_size: int
-    max_length: int | None
-    truncated_share: dict[str, float] = Field(description="share of texts longer than max length, per role")
-    texts_encoded: int = Field(description="texts encoded by this run (0 when all came from the cache)")
-    texts_cached: int = Field(description="texts read from the embedding cache")
-    float_note: str = Field("", description="which float vector the fp32 result scores, and why")
-    prompts: dict[str, str] = Field(default_factory=dict, description="query / document prompts the model was given")
-    created_at: str
-
-
-class Result(BaseModel):
-    """One evaluated (model, task, precision, dim, variant)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    schema_version: int = SCHEMA_VERSION
-    model: str = Field(description="preset name, plugin name, or the local path as given")
-    revision: str = Field(description="pinned hub revision, or a content hash of local weights")
-    suite: str
-    task: str
-    split: str
-    language: str
-    precision: str = Field(description="precision spec as requested, e.g. fp32, int8, binary:posthoc")
-    quantization: Literal["none", "native", "posthoc"]
-    dim: int
-    variant: dict[str, str | int | float] = Field(default_factory=dict)
-    main_score_name: str
-    main_score: float | None = Field(description="None: not measured (past a two-stage rescoring depth)")
-    metrics: dict[str, float | None] = Field(description="None (JSON null): not computed, e.g. past a rescoring depth")
-    n_queries: int
-    n_docs: int
-    bytes_per_vector: int = Field(description="index storage per vector (both stages for two-stage specs)")
-    pages_per_gb: int | None = Field(None, description="vectors per GiB of index storage")
-    encode_seconds: float
-    search_seconds: float
-    docs_per_second: float | None
-    provenance: Provenance
-    per_query_file: str | None = Field(None, description="the per-query file beside the summary (schema 2)")
-
-    @field_validator("schema_version")
-    @classmethod
-    def _known_version(cls, v: int) -> int:
-        if v not in READABLE_SCHEMA_VERSIONS:
-            raise ValueError(f"schema version {v} is not one this embedbench reads {READABLE_SCHEMA_VERSIONS}")
-        return v
-
-    @field_validator("per_query_file")
-    @classmethod
-    def _plain_name(cls, v: str | None) -> str | None:
-        # A name beside the summary, never a path that could point elsewhere.
-        if v is not None and (not v.removesuffix(GZIP_SUFFIX).endswith(PER_QUERY_SUFFIX) or Path(v).name != v or v.startswith(".")):
-            raise ValueError(f"per_query_file must be a plain *{PER_QUERY_SUFFIX} name, got {v!r}")
-        return v
-
-    def identity(self) -> dict[str, object]:
-        return {
-            "model": self.model,
-            "revision": self.revision,
-            "suite": self.suite,
-            "task": self.task,
-            "split": self.split,
-            "language": self.language,
-            "precision": self.precision,
-            "dim": self.dim,
-            "variant": dict(sorted(self.variant.items())),
-        }
-
-    def identity_hash(self) -> str:
-        return hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:16]
-
-    def variant_label(self, exclude: tuple[str, ...] = ()) -> str:
-        return ",".join(f"{k}={v}" for k, v in sorted(self.variant.items()) if k not in exclude)
-
-    def record(self) -> dict[str, object]:
-        """The flat record `embedbench results --format json` prints."""
-        out = self.model_dump(exclude={"provenance"})
-        out["variant"] = self.variant_label()
-        out["dataset_hash"] = self.provenance.dataset_hash
-        return out
 
 
 def _slug(text: str) -> str:
@@ -209,10 +108,12 @@ def load_per_query_file(path: Path) -> dict[str, dict[str, float | None]]:
     return json.loads(gzip.decompress(data) if path.name.endswith(GZIP_SUFFIX) else data)
 
 
-def scan_results(root: Path) -> list[tuple[Path, Result]]:
+def scan_results(root: Path, *, strict: bool = False) -> list[tuple[Path, Result]]:
     """Every result summary under ``root`` with its path, sorted by identity.
 
-    A file that cannot be read or is not a result is skipped with one warning line naming it.
+    A file that cannot be read or is not a result is skipped with one warning line naming it, or,
+    with ``strict`` (the gate: a verdict must not quietly leave a result out), raises
+    EmbedbenchError naming it. A ``root`` that is not a folder raises in both modes.
     """
     root = Path(root)
     if not root.is_dir():
@@ -223,6 +124,8 @@ def scan_results(root: Path) -> list[tuple[Path, Result]]:
         try:
             found.append((path, Result.model_validate_json(path.read_bytes())))
         except (ValidationError, OSError) as exc:
+            if strict:
+                raise EmbedbenchError(f"{path}: {_why(exc)}") from None
             log.warning("embedbench: warning: skipping %s: %s", path, _why(exc))
     return sorted(found, key=lambda item: (json.dumps(item[1].identity(), sort_keys=True), str(item[0])))
 
