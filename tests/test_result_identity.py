@@ -19,12 +19,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import embedbench.runner as runner
+import embedbench.engine.context as engine_context
+import embedbench.engine.plan as engine_plan
 from embedbench.encoders.protocol import EncoderMeta
 from embedbench.encoders.settings import EncodeSettings
 from embedbench.errors import EmbedbenchError
 from embedbench.results import read_results
-from embedbench.runner import evaluate
+from embedbench.engine.runner import evaluate
 
 
 class SettingsAwareFake:
@@ -92,8 +93,8 @@ def _suite(path: Path, task: str) -> str:
 @pytest.fixture
 def work(tmp_path, beir_dir, monkeypatch):
     """Workloads for the probes, and `load_model` answering every name with a SettingsAwareFake."""
-    monkeypatch.setattr(runner, "check_model_ref", lambda ref: None)
-    monkeypatch.setattr(runner, "load_model", lambda ref, settings: SettingsAwareFake(ref, settings))
+    monkeypatch.setattr(engine_plan, "check_model_ref", lambda ref: None)
+    monkeypatch.setattr(engine_context, "load_model", lambda ref, settings: SettingsAwareFake(ref, settings))
     squad = _squad(tmp_path / "squad")
     return {
         "beir": dict(dataset=f"beir:{beir_dir}"),

@@ -2,6 +2,7 @@
 
 Public API (imported lazily so `embedbench --help` stays fast):
     evaluate(model, suite=..., dataset=..., precisions=..., dims=...) -> list[Result]
+    load_plan(name_or_file) -> EvalPlan;  evaluate_plan(plan, results_dir=...) -> list[Result]
     read_results(results_dir) -> list[Result]
     Encoder, NestedEncoder, SearchModel, EncoderMeta   (the plugin contract)
 """
@@ -11,7 +12,10 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "evaluate": "embedbench.runner",
+    "evaluate": "embedbench.engine.runner",
+    "evaluate_plan": "embedbench.engine.plans",
+    "load_plan": "embedbench.plans",
+    "EvalPlan": "embedbench.plans",
     "read_results": "embedbench.results",
     "Result": "embedbench.results",
     "Encoder": "embedbench.encoders.protocol",

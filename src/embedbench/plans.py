@@ -2,7 +2,9 @@
 
 A plan is validated by pydantic models that forbid unknown keys; every error is one line naming
 the file and the key (or the file and line for malformed YAML). `plan_runs(plan)` expands a plan
-into `embedbench.evaluate(...)` keyword arguments, one per (model, suite).
+into `embedbench.evaluate(...)` keyword arguments, one per (model, suite). This module is schema and
+YAML only: the gate reads plans, so nothing here reaches the engine, encoders or data (what a plan
+names, its suites and models, is checked by `embedbench.engine.plans.check_plan`).
 
     name: quantization-tradeoff
     models:                      # strings, or {name, dims} where a model needs its own MRL dims
@@ -25,36 +27,28 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from embedbench.errors import EmbedbenchError
-
-# The specs of the CLI contract (docs/ARCHITECTURE "Precisions"). A spec outside this list is
-# accepted only if embedbench.precision.parse_precisions (when present) accepts it.
-PRECISION_SPECS = ("fp32", "fp16", "int8", "binary", "int8:posthoc", "binary:posthoc", "binary+int8", "binary+fp32")
+from embedbench.scoring.precision import VALID_PRECISIONS, check_dims, parse_precisions
 
 
 def _check_precision(spec: str) -> str:
-    if spec in PRECISION_SPECS:
-        return spec
     try:
-        from embedbench.precision import parse_precisions  # the runner's parser, if it knows more specs
-    except ImportError:
-        parse_precisions = None
-    if parse_precisions is not None:
-        try:
-            parse_precisions(spec)
-            return spec
-        except (EmbedbenchError, ValueError):
-            pass
-    raise ValueError(f"unknown precision {spec!r} (known: {', '.join(PRECISION_SPECS)})")
+        parse_precisions(spec)
+    except EmbedbenchError:
+        raise ValueError(f"unknown precision {spec!r} (known: {', '.join(VALID_PRECISIONS)})") from None
+    return spec
 
 
 def _check_dims(dims: list[int] | None) -> list[int] | None:
+    """A plan's dims: null (the model's full size) or a non-empty list without repeats."""
     if dims is None:
         return None
     if not dims:
         raise ValueError("dims must not be empty (use null for the model's full size)")
-    if any(d < 1 for d in dims):
-        raise ValueError("dims must be positive integers")
-    if len(set(dims)) != len(dims):
+    try:
+        distinct = check_dims(dims)  # the rule `evaluate` applies too
+    except EmbedbenchError as exc:  # pydantic reports ValueErrors with the key they belong to
+        raise ValueError(str(exc)) from None
+    if len(distinct) != len(dims):
         raise ValueError("dims must not repeat")
     return dims
 
@@ -205,19 +199,6 @@ def load_plan(path: str | Path) -> EvalPlan:
         else:
             kind = first["msg"].removeprefix("Value error, ")
         raise EmbedbenchError(f"{path}: {where}: {kind}") from None
-
-
-def check_plan(plan: EvalPlan) -> None:
-    """What a plan names that can be checked before its first run: every suite (keys, main scores,
-    task options) and every model reference, so a typo in its last suite or model stops the plan
-    before the first model's results are encoded or written."""
-    from embedbench.encoders.loading import check_model_ref
-    from embedbench.suites import load_suite
-
-    for suite in plan.suites:
-        load_suite(suite)
-    for model in plan.all_models():
-        check_model_ref(model.name)
 
 
 def plan_runs(plan: EvalPlan) -> list[dict[str, Any]]:

@@ -1,13 +1,19 @@
-"""The command line: a thin layer over the library API. Bad input -> one line on stderr, exit 2."""
+"""The command line: argument parsing, then one thin call into the library API per subcommand.
+
+Bad input -> one line on stderr, exit 2. Heavy modules (the engine, torch, the report) are imported
+by the subcommand that needs them, so `embedbench --help` and `embedbench list` stay fast.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from embedbench.errors import EmbedbenchError
+
+DEFAULT_MODEL = "minilm-l6"
 
 
 def _csv_ints(text: str) -> list[int]:
@@ -22,12 +28,8 @@ class _Parser(argparse.ArgumentParser):
         raise EmbedbenchError(f"{self.prog}: {message}")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="embedbench", description="Evaluate text-embedding models for retrieval.")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-
-    ev = sub.add_parser("eval", help="evaluate a model on suites or datasets")
-    ev.add_argument("--model", help="preset name, plugin name or local model folder (default: minilm-l6)")
+def _add_eval_arguments(ev: argparse.ArgumentParser) -> None:
+    ev.add_argument("--model", help=f"preset name, plugin name or local model folder (default: {DEFAULT_MODEL})")
     ev.add_argument("--plan", help="an eval plan (evals/NAME.yaml): models x suites x precisions x dims")
     ev.add_argument("--suite", action="append", help="suite name or YAML file (repeatable; default: default)")
     ev.add_argument("--dataset", action="append", help="FORMAT:PATH with FORMAT beir, squad or trec (repeatable)")
@@ -49,6 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ev.add_argument("--trust-remote-code", action="store_true",
                     help="load a pinned preset through its own hub code instead of embedbench's loader")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="embedbench", description="Evaluate text-embedding models for retrieval.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_eval_arguments(sub.add_parser("eval", help="evaluate a model on suites or datasets"))
 
     res = sub.add_parser("results", help="print stored results")
     res.add_argument("--results-dir", default="results")
@@ -75,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
         args = build_parser().parse_args(argv)
-        return _dispatch(args, argv)
+        return COMMANDS[args.command](args, argv)
     except EmbedbenchError as exc:
         print(f"embedbench: error: {exc}", file=sys.stderr)
         return 2
@@ -84,50 +92,58 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
-    from embedbench.table import format_results
+def eval_command(args: argparse.Namespace, argv: list[str]) -> int:
+    from embedbench.results.table import format_results
 
-    if args.command == "eval":
-        results = _eval(args, argv)
-        print(format_results(results, "table"))
-        if not args.generator and any(k.startswith("answer_recall_at_") for r in results for k in r.metrics):
-            print("note: no --generator given: RAG tasks report retrieval-side metrics only (answer_recall_at_k)",
-                  file=sys.stderr)
-        return 0
-    if args.command == "report":
-        from embedbench.report import build_report
+    results = _evaluate_plan(args, argv) if args.plan is not None else _evaluate_model(args, argv)
+    print(format_results(results, "table"))
+    if not args.generator and any(k.startswith("answer_recall_at_") for r in results for k in r.metrics):
+        print("note: no --generator given: RAG tasks report retrieval-side metrics only (answer_recall_at_k)",
+              file=sys.stderr)
+    return 0
 
-        for path in build_report(Path(args.results_dir), Path(args.out)):
-            print(path)
-        return 0
-    if args.command == "gate":
-        from embedbench.gate import gate_main
 
-        return gate_main(args)
-    if args.command == "results":
-        from embedbench.results import read_results
+def _eval_settings(args: argparse.Namespace, argv: list[str]) -> dict[str, object]:
+    """The `evaluate` arguments a plan's runs share with a single run."""
+    return dict(results_dir=args.results_dir, data_dir=args.data_dir, batch_size=args.batch_size,
+                max_length=args.max_length, device=args.device, trust_remote_code=args.trust_remote_code,
+                corpus_sizes=args.corpus_size, context=args.context, rescore_depth=args.rescore_depth,
+                generator=args.generator, rag_k=args.rag_k, command=["embedbench", *argv])
 
-        results = read_results(Path(args.results_dir))
-        if args.format == "mteb":
-            return _export_mteb(results, args.out)
-        print(format_results(results, args.format))
-        return 0
-    if args.command == "list":
-        from embedbench.listing import list_rows
 
-        rows = list_rows(args.what, args.suite)
-        if args.format == "json":
-            print(json.dumps(rows, indent=2))
-        else:
-            import pandas as pd
+def _evaluate_model(args: argparse.Namespace, argv: list[str]) -> list:
+    from embedbench.engine.runner import evaluate
 
-            print(pd.DataFrame(rows).to_string(index=False) if rows else "(none)")
-        return 0
-    raise EmbedbenchError(f"unknown command {args.command!r}")
+    return evaluate(args.model or DEFAULT_MODEL, suite=args.suite, dataset=args.dataset, precisions=args.precision,
+                    dims=args.dims, limit_queries=args.limit_queries, **_eval_settings(args, argv))
+
+
+def _evaluate_plan(args: argparse.Namespace, argv: list[str]) -> list:
+    if args.model or args.suite or args.dataset:
+        raise EmbedbenchError("--plan names its own models and suites; drop --model/--suite/--dataset")
+    if args.precision is not None or args.dims is not None:
+        # A plan's precisions and dims are what its gate compares; a flag would be silently ignored.
+        raise EmbedbenchError("--plan names its own precisions and dims; drop --precision/--dims "
+                              "(or edit the plan)")
+    from embedbench.engine.plans import evaluate_plan
+    from embedbench.plans import load_plan
+
+    return evaluate_plan(load_plan(args.plan), limit_queries=args.limit_queries, **_eval_settings(args, argv))
+
+
+def results_command(args: argparse.Namespace, argv: list[str]) -> int:
+    from embedbench.results import read_results
+    from embedbench.results.table import format_results
+
+    results = read_results(Path(args.results_dir))
+    if args.format == "mteb":
+        return _export_mteb(results, args.out)
+    print(format_results(results, args.format))
+    return 0
 
 
 def _export_mteb(results: list, out: str | None) -> int:
-    from embedbench.mteb_export import export_mteb_results, is_mteb_result
+    from embedbench.results.mteb_export import export_mteb_results, is_mteb_result
 
     if not out:
         raise EmbedbenchError("--format mteb needs --out DIR")
@@ -141,34 +157,28 @@ def _export_mteb(results: list, out: str | None) -> int:
     return 0
 
 
-def _eval(args: argparse.Namespace, argv: list[str]) -> list:
-    from embedbench.runner import evaluate
+def report_command(args: argparse.Namespace, argv: list[str]) -> int:
+    from embedbench.report import build_report
 
-    common = dict(results_dir=args.results_dir, data_dir=args.data_dir, batch_size=args.batch_size,
-                  max_length=args.max_length, device=args.device, trust_remote_code=args.trust_remote_code,
-                  corpus_sizes=args.corpus_size, context=args.context, rescore_depth=args.rescore_depth,
-                  generator=args.generator, rag_k=args.rag_k,
-                  command=["embedbench", *argv])
-    if args.plan is None:
-        return evaluate(args.model or "minilm-l6", suite=args.suite, dataset=args.dataset,
-                        precisions=args.precision, dims=args.dims, limit_queries=args.limit_queries, **common)
-    if args.model or args.suite or args.dataset:
-        raise EmbedbenchError("--plan names its own models and suites; drop --model/--suite/--dataset")
-    if args.precision is not None or args.dims is not None:
-        # A plan's precisions and dims are what its gate compares; a flag would be silently ignored.
-        raise EmbedbenchError("--plan names its own precisions and dims; drop --precision/--dims "
-                              "(or edit the plan)")
-    from embedbench.plans import check_plan, load_plan, plan_runs
-
-    plan = load_plan(args.plan)
-    check_plan(plan)
-    results = []
-    for run in plan_runs(plan):
-        if args.limit_queries is not None:
-            run["limit_queries"] = args.limit_queries
-        results.extend(evaluate(**run, **common))
-    return results
+    for path in build_report(Path(args.results_dir), Path(args.out)):
+        print(path)
+    return 0
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+def gate_command(args: argparse.Namespace, argv: list[str]) -> int:
+    from embedbench.gate import gate_main
+
+    return gate_main(args)
+
+
+def list_command(args: argparse.Namespace, argv: list[str]) -> int:
+    from embedbench.cli.listing import format_rows, list_rows
+
+    print(format_rows(list_rows(args.what, args.suite), args.format))
+    return 0
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, list[str]], int]] = {
+    "eval": eval_command, "results": results_command, "report": report_command, "gate": gate_command,
+    "list": list_command,
+}

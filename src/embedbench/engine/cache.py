@@ -42,6 +42,7 @@ import numpy as np
 from tqdm import tqdm
 
 from embedbench.atomic import atomic_write, atomic_write_text, exclusive_lock, is_locked
+from embedbench.data.locations import default_cache_dir
 from embedbench.errors import ModelError
 
 __all__ = ["EmbeddingCache", "default_cache_dir", "namespace_id", "namespace_lock", "namespace_locked",
@@ -51,14 +52,6 @@ _FORMAT = 1
 _KEYS_SUFFIX = ".keys.json"
 _CHUNK_KEYS_RE = re.compile(r"^([0-9a-f]{32})\.keys\.json$")
 LOCK_NAME = ".lock"
-
-
-def default_cache_dir() -> Path:
-    """``$EMBEDBENCH_CACHE_DIR`` when set (and non-empty), else ``~/.cache/embedbench``."""
-    env = os.environ.get("EMBEDBENCH_CACHE_DIR")
-    if env:
-        return Path(env).expanduser()
-    return Path.home() / ".cache" / "embedbench"
 
 
 def namespace_id(settings: dict, role: str) -> str:
@@ -158,21 +151,12 @@ class EmbeddingCache:
         """
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
-        texts = list(texts)
-        for i, t in enumerate(texts):
-            if not isinstance(t, str):
-                raise TypeError(f"texts[{i}] is {type(t).__name__}, not str")
+        keys, first_text = _text_keys(texts)
+        unique = list(first_text)  # distinct keys, in order of first occurrence
         ns_id = namespace_id(settings, role)
         ns = self._namespace(ns_id)
         label = _model_label(settings, ns_id)
-
-        keys = [text_key(t) for t in texts]
-        first_text: dict[str, str] = {}
-        for k, t in zip(keys, texts):
-            first_text.setdefault(k, t)
-        unique = list(first_text)  # distinct keys, in order of first occurrence
-
-        if not texts:
+        if not keys:
             self._refresh(ns)
             return np.zeros((0, ns.dim or 0), dtype=np.float32)
         encoded = 0
@@ -386,6 +370,18 @@ def _index_chunk(ns: _Namespace, chunk_id: str, mtime_ns: int, chunk_keys: list[
         held = ns.index.get(k)
         if held is None or rank < ns.rank[held[0]]:
             ns.index[k] = (chunk_id, row)
+
+
+def _text_keys(texts: Sequence[str]) -> tuple[list[str], dict[str, str]]:
+    """(the key of each text, in order; each distinct key -> its first text)."""
+    keys = []
+    first_text: dict[str, str] = {}
+    for i, t in enumerate(texts):
+        if not isinstance(t, str):
+            raise TypeError(f"texts[{i}] is {type(t).__name__}, not str")
+        keys.append(text_key(t))
+        first_text.setdefault(keys[-1], t)
+    return keys, first_text
 
 
 def _model_label(settings: dict, ns_id: str) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from embedbench.cache import EmbeddingCache
+from embedbench.engine.cache import EmbeddingCache
 from embedbench.encoders.protocol import EncoderMeta
 from embedbench.errors import EmbedbenchError
 

@@ -1,0 +1,5 @@
+import sys
+
+from embedbench.cli.main import main
+
+sys.exit(main())
