@@ -18,7 +18,7 @@ BASELINE ?= results:results/baselines
 CANDIDATE ?= results:$(RESULTS),model=$(MODEL)
 GATE_PLAN ?=
 
-.PHONY: setup eval report gate test bench clean
+.PHONY: setup eval report gate lint test bench clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -44,7 +44,12 @@ report: setup
 	$(EB) results --results-dir $(RESULTS) --format table
 	$(EB) report --results-dir $(RESULTS) --out reports
 
-test: setup
+# The package's layers and import rules ([tool.importlinter] in pyproject.toml); import-linter comes with
+# the test extra. No cache: the graph takes well under a second and a stale cache could hide a new import.
+lint: setup
+	$(VENV)/bin/lint-imports --no-logo --no-cache
+
+test: lint
 	$(VENV)/bin/python -m pytest -q
 
 # Benchmarks side by side (many minutes; never part of CI). BENCH_ARGS e.g. "--only search --repeats 5".

@@ -7,7 +7,7 @@ import pytest
 from embedbench.encoders.bm25 import BM25Model
 from embedbench.encoders.protocol import SearchModel
 from embedbench.errors import EmbedbenchError
-from embedbench.metrics import mean_metrics, per_query_metrics
+from embedbench.scoring.metrics import mean_metrics, per_query_metrics
 
 DOCS = {
     "d1": "The cat sat on the mat and purred.",

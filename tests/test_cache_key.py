@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import torch
 
-from embedbench.cache import namespace_id
+from embedbench.engine.cache import namespace_id
 from embedbench.encoders.hashing import HashingEncoder
 from embedbench.encoders.loading import load_model
 from embedbench.encoders.protocol import EncoderMeta

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import embedbench.cache as cache_mod
-from embedbench.cache import EmbeddingCache, namespace_id
+import embedbench.engine.cache as cache_mod
+from embedbench.engine.cache import EmbeddingCache, namespace_id
 
 SETTINGS = {"fingerprint": "fake@1", "max_tokens": 64, "pooling": "mean", "prompts": {}}
 DIM = 8
@@ -42,7 +42,7 @@ WORKER = textwrap.dedent(
     import hashlib, sys, time
     from pathlib import Path
     import numpy as np
-    from embedbench.cache import EmbeddingCache
+    from embedbench.engine.cache import EmbeddingCache
 
     root, out, go = sys.argv[1], sys.argv[2], sys.argv[3]
 

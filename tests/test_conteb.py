@@ -13,7 +13,8 @@ import embedbench
 from embedbench.data.conteb import split_chunk_id
 from embedbench.data.tasks import LoadContext, load_task_data
 from embedbench.errors import DataError, EmbedbenchError
-from embedbench.suites import TaskSpec, load_suite
+from embedbench.data.spec import TaskSpec
+from embedbench.data.suites import load_suite
 from hub_mirrors import CONTEB_CHUNKS, CONTEB_QUERIES, write_conteb_mirror, write_repo
 
 REPO = "illuin-conteb/football"

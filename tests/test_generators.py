@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from embedbench.errors import EmbedbenchError, ModelError
-from embedbench.http_client import HttpClient
+from embedbench.encoders.http_client import HttpClient
 from embedbench.rag import ChatEndpointGenerator, TransformersGenerator, generate_and_score, load_generator
 from embedbench.rag.generators import SYSTEM_PROMPT, SYSTEM_PROMPT_NO_DOCS, build_messages, plain_prompt
 from embedbench.rag.run import top_passages

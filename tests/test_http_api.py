@@ -27,7 +27,7 @@ from embedbench.encoders.http_api import (
 from embedbench.encoders.protocol import Encoder, NestedEncoder
 from embedbench.encoders.settings import EncodeSettings
 from embedbench.errors import ModelError
-from embedbench.http_client import HttpClient, parse_retry_after
+from embedbench.encoders.http_client import HttpClient, parse_retry_after
 
 KEY = "sk-test-0123456789abcdef"
 TEXTS = [f"text number {i}" for i in range(10)]

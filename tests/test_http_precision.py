@@ -17,8 +17,8 @@ from http_fakes import fake_api_server, float_vector, int8_codes  # noqa: F401  
 from embedbench.cli import main
 from embedbench.data.formats import load_dataset_spec
 from embedbench.errors import EmbedbenchError
-from embedbench.metrics import mean_metrics, per_query_metrics
-from embedbench.runner import evaluate
+from embedbench.scoring.metrics import mean_metrics, per_query_metrics
+from embedbench.engine.runner import evaluate
 
 DIM = 24
 

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from embedbench.cache import namespace_id
+from embedbench.engine.cache import namespace_id
 from embedbench.encoders.loading import load_model
 from embedbench.encoders.settings import EncodeSettings
 from embedbench.errors import EmbedbenchError

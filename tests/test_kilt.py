@@ -9,7 +9,7 @@ import pytest
 from embedbench.data.kilt import chunk_page, load_kilt_task
 from embedbench.data.tasks import LoadContext
 from embedbench.errors import DataError, EmbedbenchError
-from embedbench.suites import TaskSpec
+from embedbench.data.spec import TaskSpec
 from kilt_mirror import write_kilt_mirror
 
 SPLITS = {"nq": "validation", "hotpotqa": "validation", "triviaqa": "validation", "asqa": "dev", "popqa": "test"}
@@ -141,7 +141,7 @@ def test_bad_options_and_columns(mirror: Path, tmp_path: Path) -> None:
 
 def test_every_bergen_suite_task_loads_from_the_mirror(mirror: Path, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    from embedbench.suites import load_suite
+    from embedbench.data.suites import load_suite
 
     monkeypatch.setenv("EMBEDBENCH_HUB_MIRROR", str(mirror))
     counts = {}

@@ -12,7 +12,8 @@ import yaml
 from embedbench.data.tasks import LoadContext, load_task_data
 from embedbench.data.xquad import LANGUAGES
 from embedbench.errors import DataError, EmbedbenchError
-from embedbench.suites import TaskSpec, load_suite
+from embedbench.data.spec import TaskSpec
+from embedbench.data.suites import load_suite
 
 LOCAL_SUITES = ("xquad-r", "xquad-r-rag", "xquad-r-contextual", "xquad-r-q2q", "codebase-contextual", "vaswani")
 
@@ -163,7 +164,7 @@ def test_bad_options_are_rejected(tmp_path):
 
 
 def load_suite_path(name: str) -> Path:
-    from embedbench.suites import available_suites
+    from embedbench.data.suites import available_suites
 
     return available_suites()[name]
 

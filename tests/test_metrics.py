@@ -1,4 +1,4 @@
-"""embedbench.metrics: hand-checked cases and an oracle test against pytrec_eval."""
+"""embedbench.scoring.metrics: hand-checked cases and an oracle test against pytrec_eval."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import pytrec_eval
 
-from embedbench.metrics import K_VALUES, mean_metrics, per_query_metrics, rank
+from embedbench.scoring.metrics import K_VALUES, mean_metrics, per_query_metrics, rank
 
 
 FAMILIES = ("ndcg", "recall", "mrr", "map", "precision")
@@ -79,7 +79,7 @@ def test_bad_k_values() -> None:
 
 
 def _trec_order(a: tuple[str, float], b: tuple[str, float]) -> int:
-    """trec_eval's comp_sim_docno, written independently of embedbench.metrics.rank."""
+    """trec_eval's comp_sim_docno, written independently of embedbench.scoring.metrics.rank."""
     if a[1] != b[1]:
         return -1 if a[1] > b[1] else 1
     return (a[0] < b[0]) - (a[0] > b[0])

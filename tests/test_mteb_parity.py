@@ -14,7 +14,7 @@ so the tolerance is 2e-5; a shift of 1e-4 in any of them fails.
 Metric definitions compared (mteb 2.26 source, mteb/_evaluators/retrieval_metrics.py):
 
 * ndcg_at_10, recall_at_10, map_at_10: mteb calls pytrec_eval (``ndcg_cut.10``,
-  ``recall.10``, ``map_cut.10``) and rounds the mean to 5 decimals; embedbench.metrics
+  ``recall.10``, ``map_cut.10``) and rounds the mean to 5 decimals; embedbench.scoring.metrics
   implements the same trec_eval definitions.
 * mrr_at_10: mteb's own code (not pytrec_eval): 1/rank of the first doc with grade > 0
   within the top 10, ties broken by doc id descending as trec_eval does; not rounded.

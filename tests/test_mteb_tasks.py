@@ -15,7 +15,8 @@ from mteb_mirror import WIKI_REPO, write_arguana, write_wikipedia_multilingual, 
 from embedbench.data.mteb_tasks import load_mteb_task, to_retrieval_data
 from embedbench.data.tasks import LoadContext
 from embedbench.errors import EmbedbenchError
-from embedbench.suites import TaskSpec, load_suite
+from embedbench.data.spec import TaskSpec
+from embedbench.data.suites import load_suite
 
 WIKI = "WikipediaRetrievalMultilingual"
 TOL = 2e-5  # mteb rounds its means to 5 places; measured differences are at most 2.5e-6 (printed with -s)
@@ -173,7 +174,7 @@ def test_export_round_trips_through_mteb(wiki_copy, fake_encoder, tmp_path):
     from mteb.results import TaskResult
 
     import embedbench
-    from embedbench.mteb_export import export_mteb_results
+    from embedbench.results.mteb_export import export_mteb_results
 
     suite = _suite_file(tmp_path, [(WIKI, {"hf_subsets": ["de", "en", "fi"], "hub_path": str(wiki_copy)})])
     results = embedbench.evaluate(fake_encoder, suite=str(suite), precisions="fp32,int8", write=False)

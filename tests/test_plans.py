@@ -9,7 +9,7 @@ import pytest
 
 from embedbench.errors import EmbedbenchError
 from embedbench.plans import EvalPlan, evals_dir, load_plan, plan_runs
-from embedbench.runner import evaluate
+from embedbench.engine.runner import evaluate
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = sorted((REPO / "evals").glob("*.yaml"))

@@ -8,7 +8,7 @@ import pytest
 
 from embedbench.errors import EmbedbenchError
 from embedbench.results import read_per_query, read_results
-from embedbench.runner import evaluate
+from embedbench.engine.runner import evaluate
 
 
 def test_eval_writes_one_result_per_precision_and_dim(fake_encoder, beir_dir, tmp_path):

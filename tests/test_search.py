@@ -10,7 +10,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from embedbench.search import choose_dense_kernel, default_block_size, search_dense, search_hamming
+from embedbench.scoring.search import choose_dense_kernel, default_block_size, search_dense, search_hamming
 
 KERNELS = ("torch", "faiss")
 
@@ -198,7 +198,7 @@ _MEMORY_CHILD = textwrap.dedent(
     """
     import json
     import numpy as np, torch, faiss
-    from embedbench.search import search_dense
+    from embedbench.scoring.search import search_dense
 
     def hwm():
         for line in open("/proc/self/status"):

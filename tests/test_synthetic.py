@@ -15,12 +15,13 @@ import pytest
 from embedbench.data.tasks import LoadContext, load_task_data
 from embedbench.data.types import RetrievalData
 from embedbench.errors import EmbedbenchError
-from embedbench.suites import TaskSpec, load_suite
-from embedbench.synthetic import BLOCK_SIZE, Config, build_q2d, build_q2q, iter_q2d_corpus, iter_q2q_corpus
-from embedbench.synthetic import q2d, q2q
-from embedbench.synthetic.templates import LANGUAGES, check_language, language, value_text
-from embedbench.synthetic.transforms import normalize
-from embedbench.synthetic.world import ATTRIBUTES, judged_entities, judged_rng
+from embedbench.data.spec import TaskSpec
+from embedbench.data.suites import load_suite
+from embedbench.data.synthetic import BLOCK_SIZE, Config, build_q2d, build_q2q, iter_q2d_corpus, iter_q2q_corpus
+from embedbench.data.synthetic import q2d, q2q
+from embedbench.data.synthetic.templates import LANGUAGES, check_language, language, value_text
+from embedbench.data.synthetic.transforms import normalize
+from embedbench.data.synthetic.world import ATTRIBUTES, judged_entities, judged_rng
 
 SMALL = {"q2q": (Config(n_queries=60), 3_500), "q2d": (Config(n_queries=60), 1_500)}
 BUILD = {"q2q": build_q2q, "q2d": build_q2d}

@@ -13,7 +13,8 @@ import embedbench
 from embedbench.data.tasks import LoadContext, load_task_data
 from embedbench.data.toolret import GENERIC_INSTRUCTION, tool_text
 from embedbench.errors import DataError, EmbedbenchError
-from embedbench.suites import TaskSpec, load_suite
+from embedbench.data.spec import TaskSpec
+from embedbench.data.suites import load_suite
 from hub_mirrors import QUERIES, TASK_CATEGORY, TOOLS, write_repo, write_toolret_mirror
 
 

@@ -18,10 +18,13 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+from embedbench.data.records import Judgements, QrelsWords, add_unique
 from embedbench.data.types import Document, Query, RetrievalData
 from embedbench.errors import DataError
 
 __all__ = ["load_beir"]
+
+_WORDS = QrelsWords(query="query", query_id="query id", doc_id="document id", grade="score")
 
 
 def _read_lines(path: Path) -> Iterator[tuple[int, str]]:
@@ -76,13 +79,10 @@ def _load_corpus(path: Path) -> dict[str, Document]:
     corpus: dict[str, Document] = {}
     first_line: dict[str, int] = {}
     for lineno, did, obj in _read_jsonl(path, ("text",)):
-        if did in corpus:
-            raise DataError(path, f"duplicate document id {did!r} (first on line {first_line[did]})", lineno)
         title = obj.get("title", "")
         title = "" if title is None else _check_text(title, path, lineno, did, "title", allow_empty=True)
         text = _check_text(obj["text"], path, lineno, did, "text", allow_empty=bool(title.strip()))
-        corpus[did] = Document(text=text, title=title)
-        first_line[did] = lineno
+        add_unique(corpus, first_line, did, Document(text=text, title=title), path, lineno, "document id")
     if not corpus:
         raise DataError(path, "the corpus file holds no documents")
     return corpus
@@ -92,16 +92,15 @@ def _load_queries(path: Path) -> dict[str, Query]:
     queries: dict[str, Query] = {}
     first_line: dict[str, int] = {}
     for lineno, qid, obj in _read_jsonl(path, ("text",)):
-        if qid in queries:
-            raise DataError(path, f"duplicate query id {qid!r} (first on line {first_line[qid]})", lineno)
-        queries[qid] = Query(text=_check_text(obj["text"], path, lineno, qid, "text"))
-        first_line[qid] = lineno
+        query = Query(text=_check_text(obj["text"], path, lineno, qid, "text"))
+        add_unique(queries, first_line, qid, query, path, lineno, "query id")
     return queries
 
 
 def _load_qrels(
     path: Path, corpus: dict[str, Document], queries: dict[str, Query]
 ) -> dict[str, dict[str, int]]:
+    judgements = Judgements(corpus, queries, path, _WORDS)
     qrels: dict[str, dict[str, int]] = {}
     for index, (lineno, line) in enumerate(_read_lines(path)):
         cols = line.rstrip("\r\n").split("\t")
@@ -110,18 +109,7 @@ def _load_qrels(
         if len(cols) != 3:
             raise DataError(path, f"expected 3 tab-separated columns (query-id, corpus-id, score), got {len(cols)}", lineno)
         qid, did, raw = (c.strip() for c in cols)
-        try:
-            score = int(raw)
-        except ValueError:
-            raise DataError(path, f"score {raw!r} for query {qid!r}, document {did!r} is not an integer", lineno) from None
-        if qid not in queries:
-            raise DataError(path, f"unknown query id {qid!r}", lineno)
-        if did not in corpus:
-            raise DataError(path, f"unknown document id {did!r} (query {qid!r})", lineno)
-        rels = qrels.setdefault(qid, {})
-        if did in rels:
-            raise DataError(path, f"duplicate judgement for query {qid!r}, document {did!r}", lineno)
-        rels[did] = score
+        judgements.add(qrels, qid, did, raw, lineno)
     return qrels
 
 

@@ -36,6 +36,9 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from embedbench.data.locations import default_cache_dir
+from embedbench.data.spec import TaskSpec
+from embedbench.data.tasks import LoadContext, TaskData
 from embedbench.data.tools import render_tool
 from embedbench.data.types import Document, Query, RetrievalData
 from embedbench.errors import DataError, EmbedbenchError
@@ -208,15 +211,11 @@ def load_bfcl(wheel: Path) -> RetrievalData:
     )
 
 
-def load_bfcl_task(spec, ctx) -> list:
+def load_bfcl_task(spec: TaskSpec, ctx: LoadContext) -> list[TaskData]:
     """The suite loader (embedbench.data.tasks): BFCL from the wheel in the data cache."""
-    from embedbench.data.tasks import TaskData
-
     data = load_bfcl(ensure_bfcl_wheel(ctx.cache_dir)).validate()
     return [TaskData(spec.language, spec.split, data)]
 
 
 if __name__ == "__main__":  # `make setup` prefetches the wheel so the default run works offline afterwards
-    from embedbench.cache import default_cache_dir
-
     print(ensure_bfcl_wheel(default_cache_dir()))

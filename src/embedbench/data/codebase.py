@@ -17,15 +17,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from embedbench.data.spec import TaskSpec
 from embedbench.data.tasks import LoadContext, TaskData
 from embedbench.data.types import Document, Query, RetrievalData
 from embedbench.data.xquad import local_data_file
 from embedbench.errors import DataError, EmbedbenchError
 
-if TYPE_CHECKING:
-    from embedbench.suites import TaskSpec
 
 __all__ = ["load_codebase", "load_codebase_task"]
 
@@ -103,7 +102,7 @@ def load_codebase(folder: Path) -> RetrievalData:
                          extra={"reference_answers": answers}, documents=documents).validate()
 
 
-def load_codebase_task(spec: "TaskSpec", ctx: LoadContext) -> list[TaskData]:
+def load_codebase_task(spec: TaskSpec, ctx: LoadContext) -> list[TaskData]:
     """The `codebase-contextual` loader: one English task over the code chunks."""
     if spec.options:
         raise EmbedbenchError(f"task {spec.name!r}: the codebase-contextual loader takes no options")

@@ -27,19 +27,15 @@ Options: ``repo`` (required, e.g. ``illuin-conteb/football``), ``revision`` (hub
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from embedbench.data.hub import load_hub_split, require_columns, resolve_source
-from embedbench.data.tasks import ConTEBOptions, LoadContext, TaskData
+from embedbench.data.spec import TaskSpec, reject_unknown_options
+from embedbench.data.tasks import LoadContext, TaskData
 from embedbench.data.types import Document, Query, RetrievalData
 from embedbench.errors import DataError, EmbedbenchError
 
-if TYPE_CHECKING:
-    from embedbench.suites import TaskSpec
 
 __all__ = ["load_conteb_task", "split_chunk_id"]
 
-_OPTIONS = set(ConTEBOptions.model_fields)
 
 
 def split_chunk_id(chunk_id: str) -> tuple[str, int] | None:
@@ -50,10 +46,8 @@ def split_chunk_id(chunk_id: str) -> tuple[str, int] | None:
     return doc, int(pos)
 
 
-def load_conteb_task(spec: "TaskSpec", ctx: LoadContext) -> list[TaskData]:
-    unknown = sorted(set(spec.options) - _OPTIONS)
-    if unknown:
-        raise EmbedbenchError(f"task {spec.name!r}: unknown ConTEB options {unknown} (known: {sorted(_OPTIONS)})")
+def load_conteb_task(spec: TaskSpec, ctx: LoadContext) -> list[TaskData]:
+    reject_unknown_options(spec, "ConTEB")
     repo = spec.options.get("repo")
     if not isinstance(repo, str):
         raise EmbedbenchError(f"task {spec.name!r}: options.repo (the ConTEB hub dataset, e.g. illuin-conteb/football) "

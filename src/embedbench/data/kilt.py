@@ -23,15 +23,14 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from embedbench.data.tasks import KiltOptions, LoadContext, TaskData
+from embedbench.data.spec import TaskSpec, reject_unknown_options
+from embedbench.data.tasks import LoadContext, TaskData
 from embedbench.data.types import Document, Query, RetrievalData
 from embedbench.errors import DataError, EmbedbenchError
-from embedbench.rag_text import normalize_answer
+from embedbench.scoring.answers import contains_answer, usable_golds
 
-if TYPE_CHECKING:
-    from embedbench.suites import TaskSpec
 
 PASSAGE_WORDS = 100
 
@@ -67,12 +66,9 @@ class _Question:
     titles: list[str] = field(default_factory=list)
 
 
-def load_kilt_task(spec: "TaskSpec", ctx: LoadContext) -> list[TaskData]:
+def load_kilt_task(spec: TaskSpec, ctx: LoadContext) -> list[TaskData]:
     opts = dict(spec.options)
-    unknown = sorted(set(opts) - set(KiltOptions.model_fields))
-    if unknown:
-        raise EmbedbenchError(f"task {spec.name!r}: unknown KILT options {unknown} "
-                              f"(known: {', '.join(KiltOptions.model_fields)})")
+    reject_unknown_options(spec, "KILT")
     name = opts.get("dataset")
     if name not in QUESTIONS:
         raise EmbedbenchError(f"task {spec.name!r}: options.dataset must be one of {', '.join(QUESTIONS)}, "
@@ -219,7 +215,7 @@ def _questions(name: str, ref: HubRef, ctx: LoadContext, opts: dict[str, Any],
     for q in questions:
         if not q.text.strip():
             dropped["no_question"] += 1
-        elif not any(normalize_answer(a) for a in q.answers):
+        elif not usable_golds(q.answers):
             dropped["no_answer"] += 1
         else:
             out.append(q)
@@ -298,10 +294,10 @@ def _qrels(questions: list[_Question], corpus: dict[str, Document], spans: dict[
             page = spans.get(f"id:{wid}", [])
             hits = {pid for pid, a, b in page if a <= last and b >= first}
             relevant |= hits or {pid for pid, _, _ in page}
-        golds = [g for g in (normalize_answer(a) for a in q.answers) if g]
+        golds = usable_golds(q.answers)
         for title in q.titles:
             page = spans.get(f"title:{title}", [])
-            hits = {pid for pid, _, _ in page if any(g in normalize_answer(corpus[pid].text) for g in golds)}
+            hits = {pid for pid, _, _ in page if contains_answer(corpus[pid].text, golds)}
             relevant |= hits or {pid for pid, _, _ in page}
         if relevant:
             qrels[q.qid] = {pid: 1 for pid in sorted(relevant)}

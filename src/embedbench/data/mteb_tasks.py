@@ -34,20 +34,18 @@ from __future__ import annotations
 import contextlib
 import tempfile
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from embedbench.data.hub import MIRROR_ENV, resolve_source
-from embedbench.data.tasks import LoadContext, MtebOptions, TaskData
+from embedbench.data.spec import TaskSpec, reject_unknown_options
+from embedbench.data.tasks import LoadContext, TaskData
 from embedbench.data.types import Document, Query, RetrievalData
 from embedbench.errors import EmbedbenchError
 
-if TYPE_CHECKING:
-    from embedbench.suites import TaskSpec
-
-OPTIONS = tuple(MtebOptions.model_fields)
 
 
-def load_mteb_task(spec: "TaskSpec", ctx: LoadContext) -> list[TaskData]:
+
+def load_mteb_task(spec: TaskSpec, ctx: LoadContext) -> list[TaskData]:
     """One TaskData per (hf_subset, split) of the mteb task named in ``spec.options["task"]``."""
     task = build_task(spec, ctx)
     name, dataset = task.metadata.name, task.metadata.dataset
@@ -68,11 +66,9 @@ def load_mteb_task(spec: "TaskSpec", ctx: LoadContext) -> list[TaskData]:
     return out
 
 
-def build_task(spec: "TaskSpec", ctx: LoadContext) -> Any:
+def build_task(spec: TaskSpec, ctx: LoadContext) -> Any:
     """``mteb.get_task`` with the suite's splits / subsets, checked; a local copy swapped in if one is set."""
-    unknown = sorted(set(spec.options) - set(OPTIONS))
-    if unknown:
-        raise EmbedbenchError(f"task {spec.name!r}: unknown mteb options {unknown} (known: {', '.join(OPTIONS)})")
+    reject_unknown_options(spec, "mteb")
     name = spec.options.get("task")
     if not isinstance(name, str) or not name:
         raise EmbedbenchError(f"task {spec.name!r}: loader mteb needs options.task (an mteb task name)")
@@ -101,7 +97,7 @@ def build_task(spec: "TaskSpec", ctx: LoadContext) -> Any:
     return task
 
 
-def _subset_of(spec: "TaskSpec", key: str, known: list[str]) -> list[str]:
+def _subset_of(spec: TaskSpec, key: str, known: list[str]) -> list[str]:
     wanted = spec.options.get(key)
     if wanted is None:
         return known

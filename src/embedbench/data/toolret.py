@@ -35,16 +35,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from embedbench.data.hub import load_hub_split, require_columns, resolve_source
-from embedbench.data.tasks import LoadContext, TaskData, ToolRetOptions
+from embedbench.data.spec import TaskSpec, reject_unknown_options
+from embedbench.data.tasks import LoadContext, TaskData
 from embedbench.data.tools import render_tool
 from embedbench.data.types import Document, Query, RetrievalData
 from embedbench.errors import DataError, EmbedbenchError
 
-if TYPE_CHECKING:
-    from embedbench.suites import TaskSpec
 
 __all__ = ["CATEGORIES", "GENERIC_INSTRUCTION", "TASK_CATEGORY", "load_toolret_task", "tool_text"]
 
@@ -63,7 +62,6 @@ TASK_CATEGORY: dict[str, str] = {
     **{t: "customized" for t in ("appbench", "gpt4tools", "gta", "taskbench-huggingface", "taskbench-multimedia",
                                  "metatool", "tool-be-honest", "toolalpaca", "toolbench-sam")},
 }
-_OPTIONS = set(ToolRetOptions.model_fields)
 
 
 def _param_schema(params: object) -> Mapping[str, Any] | None:
@@ -108,17 +106,15 @@ def tool_text(documentation: object, mode: str = "rendered") -> tuple[str, bool]
     return render_tool(tool), True
 
 
-def _option(spec: "TaskSpec", key: str, default: Any, allowed: tuple[str, ...] | None = None) -> Any:
+def _option(spec: TaskSpec, key: str, default: Any, allowed: tuple[str, ...] | None = None) -> Any:
     value = spec.options.get(key, default)
     if allowed is not None and value not in allowed:
         raise EmbedbenchError(f"task {spec.name!r}: options.{key} must be one of {', '.join(allowed)}, got {value!r}")
     return value
 
 
-def load_toolret_task(spec: "TaskSpec", ctx: LoadContext) -> list[TaskData]:
-    unknown = sorted(set(spec.options) - _OPTIONS)
-    if unknown:
-        raise EmbedbenchError(f"task {spec.name!r}: unknown ToolRet options {unknown} (known: {sorted(_OPTIONS)})")
+def load_toolret_task(spec: TaskSpec, ctx: LoadContext) -> list[TaskData]:
+    reject_unknown_options(spec, "ToolRet")
     category = _option(spec, "category", None, CATEGORIES)
     tasks = spec.options.get("tasks") or [t for t, c in TASK_CATEGORY.items() if c == category]
     wrong = [t for t in tasks if TASK_CATEGORY.get(t) != category]

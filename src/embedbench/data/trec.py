@@ -26,12 +26,18 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
+from embedbench.data.records import Judgements, QrelsWords, add_unique
 from embedbench.data.types import Document, Query, RetrievalData
 from embedbench.errors import DataError
 
 __all__ = ["find_trec_files", "load_trec"]
+
+T = TypeVar("T")
+_WORDS = QrelsWords(query="topic", query_id="topic", doc_id="document", grade="relevance")
 
 _DOC_OPEN = re.compile(r"<DOC>", re.I)
 _DOC_CLOSE = re.compile(r"</DOC>", re.I)
@@ -116,45 +122,63 @@ def find_trec_files(folder: Path) -> dict[str, Path]:
     return out
 
 
+def _blocks(text: str, path: Path, tag: str,
+            block_end: Callable[[str, int, Path, int], tuple[int, int]]) -> Iterator[tuple[int, str]]:
+    """(line, body) of each <tag> block; any text between blocks is an error.
 
-def _parse_documents(path: Path) -> dict[str, Document]:
-    text = _read(path)
+    `block_end(text, body_start, path, line)` gives (where the body ends, where the next block may start).
+    """
+    opener = re.compile(f"<{tag}>", re.I)
     line_of = _Lines(text)
-    corpus: dict[str, Document] = {}
-    first_line: dict[str, int] = {}
     pos = 0
     while True:
-        m = _DOC_OPEN.search(text, pos)
+        m = opener.search(text, pos)
         gap = text[pos : m.start() if m else len(text)]
         if gap.strip():
             at = pos + len(gap) - len(gap.lstrip())
-            raise DataError(path, f"text outside <DOC>...</DOC>: {gap.strip()[:40]!r}", line_of(at))
+            raise DataError(path, f"text outside <{tag}>...</{tag}>: {gap.strip()[:40]!r}", line_of(at))
         if m is None:
-            break
+            return
         line = line_of(m.start())
-        end = _DOC_CLOSE.search(text, m.end())
-        nxt = _DOC_OPEN.search(text, m.end())
-        if end is None or (nxt is not None and nxt.start() < end.start()):
-            raise DataError(path, "<DOC> without a matching </DOC>", line)
-        body = text[m.end() : end.start()]
-        dm = _DOCNO.search(body)
-        if dm is None:
-            raise DataError(path, "<DOC> block has no <DOCNO>...</DOCNO>", line)
-        did = dm.group(1).strip()
-        if not did:
-            raise DataError(path, "empty <DOCNO>", line)
-        if did in corpus:
-            raise DataError(path, f"duplicate DOCNO {did!r} (first on line {first_line[did]})", line)
-        rest = _TAG.sub(" ", body[: dm.start()] + " " + body[dm.end() :])
-        doc_text = " ".join(rest.split())
-        if not doc_text:
-            raise DataError(path, f"document {did!r} has no text", line)
-        corpus[did] = Document(text=doc_text)
-        first_line[did] = line
-        pos = end.end()
-    if not corpus:
-        raise DataError(path, "no <DOC> blocks found")
-    return corpus
+        body_end, pos = block_end(text, m.end(), path, line)
+        yield line, text[m.end() : body_end]
+
+
+def _records(path: Path, tag: str, block_end: Callable[[str, int, Path, int], tuple[int, int]],
+             parse: Callable[[str, Path, int], tuple[str, T]], id_name: str) -> dict[str, T]:
+    """id -> record of every <tag> block in the file (at least one; ids unique)."""
+    records: dict[str, T] = {}
+    first_line: dict[str, int] = {}
+    for line, body in _blocks(_read(path), path, tag, block_end):
+        rid, record = parse(body, path, line)
+        add_unique(records, first_line, rid, record, path, line, id_name)
+    if not records:
+        raise DataError(path, f"no <{tag}> blocks found")
+    return records
+
+
+def _doc_end(text: str, start: int, path: Path, line: int) -> tuple[int, int]:
+    """A document runs to its </DOC>, which must come before the next <DOC>."""
+    end = _DOC_CLOSE.search(text, start)
+    nxt = _DOC_OPEN.search(text, start)
+    if end is None or (nxt is not None and nxt.start() < end.start()):
+        raise DataError(path, "<DOC> without a matching </DOC>", line)
+    return end.start(), end.end()
+
+
+def _document(body: str, path: Path, line: int) -> tuple[str, Document]:
+    """(DOCNO, document) of one <DOC> body: the text outside <DOCNO>, tags dropped, whitespace collapsed."""
+    dm = _DOCNO.search(body)
+    if dm is None:
+        raise DataError(path, "<DOC> block has no <DOCNO>...</DOCNO>", line)
+    did = dm.group(1).strip()
+    if not did:
+        raise DataError(path, "empty <DOCNO>", line)
+    rest = _TAG.sub(" ", body[: dm.start()] + " " + body[dm.end() :])
+    doc_text = " ".join(rest.split())
+    if not doc_text:
+        raise DataError(path, f"document {did!r} has no text", line)
+    return did, Document(text=doc_text)
 
 
 def _strip_prefix(value: str, prefix: str) -> str:
@@ -164,53 +188,38 @@ def _strip_prefix(value: str, prefix: str) -> str:
     return value
 
 
-def _parse_topics(path: Path) -> dict[str, Query]:
-    text = _read(path)
-    line_of = _Lines(text)
-    queries: dict[str, Query] = {}
-    first_line: dict[str, int] = {}
-    pos = 0
-    while True:
-        m = _TOP_OPEN.search(text, pos)
-        gap = text[pos : m.start() if m else len(text)]
-        if gap.strip():
-            at = pos + len(gap) - len(gap.lstrip())
-            raise DataError(path, f"text outside <top>...</top>: {gap.strip()[:40]!r}", line_of(at))
-        if m is None:
-            break
-        line = line_of(m.start())
-        end = _TOP_END.search(text, m.end())
-        block_end = end.start() if end else len(text)
-        pos = end.end() if end and end.group(0).lower() == "</top>" else block_end
-        block = text[m.end() : block_end]
-        fields: dict[str, str] = {}
-        tags = list(_FIELD_TAG.finditer(block))
-        for i, tag in enumerate(tags):
-            closing, name = tag.group(1), tag.group(2).lower()
-            if closing or name in fields:
-                continue
-            stop = tags[i + 1].start() if i + 1 < len(tags) else len(block)
-            fields[name] = block[tag.end() : stop]
-        if "num" not in fields:
-            raise DataError(path, "<top> block has no <num>", line)
-        qid = _strip_prefix(fields["num"], "Number:")
-        if not qid:
-            raise DataError(path, "empty <num>", line)
-        if qid in queries:
-            raise DataError(path, f"duplicate topic number {qid!r} (first on line {first_line[qid]})", line)
-        title = _strip_prefix(fields.get("title", ""), "Topic:")
-        if not title:
-            raise DataError(path, f"topic {qid!r} has no or an empty <title>", line)
-        queries[qid] = Query(text=title)
-        first_line[qid] = line
-    if not queries:
-        raise DataError(path, "no <top> blocks found")
-    return queries
+def _topic_end(text: str, start: int, _path: Path, _line: int) -> tuple[int, int]:
+    """A topic runs to </top> (consumed), or to the next <top> or the end of the file (left for the next)."""
+    end = _TOP_END.search(text, start)
+    body_end = end.start() if end else len(text)
+    return body_end, (end.end() if end and end.group(0).lower() == "</top>" else body_end)
+
+
+def _topic(block: str, path: Path, line: int) -> tuple[str, Query]:
+    """(number, query) of one <top> block: its title; fields run to the next tag (close tags may be missing)."""
+    fields: dict[str, str] = {}
+    tags = list(_FIELD_TAG.finditer(block))
+    for i, tag in enumerate(tags):
+        closing, name = tag.group(1), tag.group(2).lower()
+        if closing or name in fields:
+            continue
+        stop = tags[i + 1].start() if i + 1 < len(tags) else len(block)
+        fields[name] = block[tag.end() : stop]
+    if "num" not in fields:
+        raise DataError(path, "<top> block has no <num>", line)
+    qid = _strip_prefix(fields["num"], "Number:")
+    if not qid:
+        raise DataError(path, "empty <num>", line)
+    title = _strip_prefix(fields.get("title", ""), "Topic:")
+    if not title:
+        raise DataError(path, f"topic {qid!r} has no or an empty <title>", line)
+    return qid, Query(text=title)
 
 
 def _parse_qrels(
     path: Path, corpus: dict[str, Document], queries: dict[str, Query]
 ) -> dict[str, dict[str, int]]:
+    judgements = Judgements(corpus, queries, path, _WORDS)
     qrels: dict[str, dict[str, int]] = {}
     for lineno, line in enumerate(_read(path).splitlines(), start=1):
         if not line.strip():
@@ -219,26 +228,15 @@ def _parse_qrels(
         if len(cols) != 4:
             raise DataError(path, f"expected 4 columns (qid iter docno rel), got {len(cols)}", lineno)
         qid, _, did, raw = cols
-        try:
-            rel = int(raw)
-        except ValueError:
-            raise DataError(path, f"relevance {raw!r} for topic {qid!r}, document {did!r} is not an integer", lineno) from None
-        if qid not in queries:
-            raise DataError(path, f"unknown topic {qid!r}", lineno)
-        if did not in corpus:
-            raise DataError(path, f"unknown document {did!r} (topic {qid!r})", lineno)
-        rels = qrels.setdefault(qid, {})
-        if did in rels:
-            raise DataError(path, f"duplicate judgement for topic {qid!r}, document {did!r}", lineno)
-        rels[did] = rel
+        judgements.add(qrels, qid, did, raw, lineno)
     return qrels
 
 
 def load_trec(path: Path) -> RetrievalData:
     """Read a TREC collection folder (documents, topics, qrels; see the module docstring)."""
     files = find_trec_files(Path(path))
-    corpus = _parse_documents(files["documents"])
-    queries = _parse_topics(files["topics"])
+    corpus = _records(files["documents"], "DOC", _doc_end, _document, "DOCNO")
+    queries = _records(files["topics"], "top", _topic_end, _topic, "topic number")
     qrels = _parse_qrels(files["qrels"], corpus, queries)
     queries = {qid: q for qid, q in queries.items() if qid in qrels}
     return RetrievalData(corpus=corpus, queries=queries, qrels=qrels, source=f"trec:{path}")

@@ -28,22 +28,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from embedbench.data.squad import load_squad
-from embedbench.data.tasks import LoadContext, TaskData, XquadOptions
-from embedbench.data.types import Document, Query, RetrievalData
+from embedbench.data.spec import TaskSpec, reject_unknown_options
+from embedbench.data.tasks import LoadContext, TaskData
+from embedbench.data.types import Document, RetrievalData
 from embedbench.errors import DataError, EmbedbenchError
 
-if TYPE_CHECKING:
-    from embedbench.suites import TaskSpec
 
 __all__ = ["LANGUAGES", "MODES", "load_xquad_task", "local_data_file", "sentence_task"]
 
 LANGUAGES = ("ar", "de", "el", "en", "es", "hi", "ru", "th", "tr", "vi", "zh")
 MODES = ("paragraph", "rag", "contextual", "cross-lingual", "q2q")
 POOLED = "multilingual"  # the language label of the pooled cross-lingual task
-_OPTIONS = set(XquadOptions.model_fields)
 
 
 def local_data_file(data_dir: Path | None, folder: str, name: str) -> Path:
@@ -129,7 +127,7 @@ def _q2q(parts: dict[str, RetrievalData], query_language: str, source: str) -> R
                          extra={"query_language": query_language})
 
 
-def _languages(spec: "TaskSpec") -> list[str]:
+def _languages(spec: TaskSpec) -> list[str]:
     langs = spec.options.get("languages", list(LANGUAGES))
     if isinstance(langs, str):
         langs = [langs]
@@ -138,14 +136,14 @@ def _languages(spec: "TaskSpec") -> list[str]:
     return list(dict.fromkeys(langs))
 
 
-def _choice(spec: "TaskSpec", key: str, allowed: tuple[str, ...], default: str) -> str:
+def _choice(spec: TaskSpec, key: str, allowed: tuple[str, ...], default: str) -> str:
     value = spec.options.get(key, default)
     if value not in allowed:
         raise EmbedbenchError(f"task {spec.name!r}: options.{key} must be one of {', '.join(allowed)}, got {value!r}")
     return str(value)
 
 
-def _query_languages(spec: "TaskSpec", langs: list[str]) -> list[str]:
+def _query_languages(spec: TaskSpec, langs: list[str]) -> list[str]:
     if len(langs) < 2:
         raise EmbedbenchError(f"task {spec.name!r}: q2q needs at least two languages in options.languages")
     wanted = spec.options.get("query_language", "en")
@@ -163,11 +161,9 @@ def _check_parallel(parts: dict[str, RetrievalData], folder: str) -> None:
                                   f"(the cross-lingual modes need parallel files)")
 
 
-def load_xquad_task(spec: "TaskSpec", ctx: LoadContext) -> list[TaskData]:
+def load_xquad_task(spec: TaskSpec, ctx: LoadContext) -> list[TaskData]:
     """The `xquad-r` loader (see the module docstring for the modes)."""
-    unknown = sorted(set(spec.options) - _OPTIONS)
-    if unknown:
-        raise EmbedbenchError(f"task {spec.name!r}: unknown options {unknown} (known: {', '.join(sorted(_OPTIONS))})")
+    reject_unknown_options(spec)
     mode = _choice(spec, "mode", MODES, "paragraph")
     document = _choice(spec, "document", ("paragraph", "article"), "paragraph")
     unit = _choice(spec, "unit", ("paragraph", "sentence"), "paragraph")

@@ -5,8 +5,8 @@ entities and facts (world.py), rendered with native templates in six languages (
 corpus-size knob that only adds distractors (common.py), so recall can be compared across sizes.
 """
 
-from embedbench.synthetic.common import BLOCK_SIZE, Config
-from embedbench.synthetic.q2d import build_q2d, iter_q2d_corpus
-from embedbench.synthetic.q2q import build_q2q, iter_q2q_corpus
+from embedbench.data.synthetic.common import BLOCK_SIZE, Config
+from embedbench.data.synthetic.q2d import build_q2d, iter_q2d_corpus
+from embedbench.data.synthetic.q2q import build_q2q, iter_q2q_corpus
 
 __all__ = ["BLOCK_SIZE", "Config", "build_q2d", "build_q2q", "iter_q2d_corpus", "iter_q2q_corpus"]

@@ -8,12 +8,14 @@ names), so any block can be generated alone and a corpus of size N is a prefix o
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from embedbench.data.types import Document, Query, RetrievalData
 from embedbench.errors import EmbedbenchError
-from embedbench.synthetic.templates import LANGUAGES, language
+from embedbench.data.synthetic.templates import LANGUAGES, language
+from embedbench.data.synthetic.world import Entity, judged_entities, judged_rng
 
 BLOCK_SIZE = 1000
 
@@ -45,6 +47,31 @@ class Judged:
     qrels: dict[str, dict[str, int]]
     corpus: dict[str, Document]
     taken: frozenset[str]  # reserved entity keys: no distractor may be about them
+
+
+@dataclass(frozen=True)
+class Intent:
+    """Judged query number `index`: what it asks about, a confusable sibling, and its language."""
+
+    index: int
+    entity: Entity
+    sibling: Entity
+    language: str
+
+    @property
+    def qid(self) -> str:
+        return f"q{self.index:05d}"
+
+
+def judge(cfg: Config, suite: str, add: Callable[[random.Random, Intent, Judged], None]) -> Judged:
+    """The judged part: one intent per query (query i in language i mod the number of languages);
+    `add(rng, intent, judged)` puts the query, its relevant items, qrels and hard negatives in."""
+    rng = judged_rng(cfg.seed, suite)
+    mains, sibs, taken = judged_entities(rng, cfg.n_queries, len(cfg.languages))
+    out = Judged({}, {}, {}, taken)
+    for i, (entity, sibling) in enumerate(zip(mains, sibs)):
+        add(rng, Intent(i, entity, sibling, cfg.languages[i % len(cfg.languages)]), out)
+    return out
 
 
 def iter_corpus(judged: Judged, block: Callable[[int], list[Item]], size: int, suite: str) -> Iterator[list[Item]]:

@@ -1,6 +1,6 @@
 """German templates: how a German user asks (Wann wurde ... gegründet?, Hauptsitz, Einwohnerzahl)."""
 
-from embedbench.synthetic.templates import Language, grouped
+from embedbench.data.synthetic.templates import Language, grouped
 
 LANG = Language(
     code="de",

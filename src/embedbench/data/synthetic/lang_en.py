@@ -1,6 +1,6 @@
 """English templates: search-box questions and keywords, encyclopedic fact sentences, web filler."""
 
-from embedbench.synthetic.templates import Language, grouped
+from embedbench.data.synthetic.templates import Language, grouped
 
 LANG = Language(
     code="en",

@@ -1,6 +1,6 @@
 """Spanish templates: inverted question marks, sede / plantilla / alcalde, as Spanish searches read."""
 
-from embedbench.synthetic.templates import Language, grouped
+from embedbench.data.synthetic.templates import Language, grouped
 
 LANG = Language(
     code="es",

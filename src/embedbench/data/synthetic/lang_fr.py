@@ -1,6 +1,6 @@
 """French templates: questions as French users type them (Qui est le PDG de ... ?, siège social, effectif)."""
 
-from embedbench.synthetic.templates import Language, grouped
+from embedbench.data.synthetic.templates import Language, grouped
 
 LANG = Language(
     code="fr",

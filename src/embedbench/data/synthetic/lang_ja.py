@@ -1,6 +1,6 @@
 """Japanese templates (Katakana names, no spaces between sentences, particles instead of word order)."""
 
-from embedbench.synthetic.templates import Language
+from embedbench.data.synthetic.templates import Language
 
 LANG = Language(
     code="ja",

@@ -1,6 +1,6 @@
 """Russian templates (Cyrillic): names stay in the nominative behind «город», «компания», «страна»."""
 
-from embedbench.synthetic.templates import Language, grouped
+from embedbench.data.synthetic.templates import Language, grouped
 
 LANG = Language(
     code="ru",

@@ -15,10 +15,10 @@ from collections.abc import Iterator
 from functools import lru_cache
 
 from embedbench.data.types import Document, Query, RetrievalData
-from embedbench.synthetic.common import BLOCK_SIZE, Config, Item, Judged, assemble, iter_corpus
-from embedbench.synthetic.templates import fill, language, value_text
-from embedbench.synthetic.transforms import query_variant
-from embedbench.synthetic.world import ATTRIBUTES, KINDS, Entity, block_rng, judged_entities, judged_rng, new_entity
+from embedbench.data.synthetic.common import BLOCK_SIZE, Config, Intent, Item, Judged, assemble, iter_corpus, judge
+from embedbench.data.synthetic.templates import fill, language, value_text
+from embedbench.data.synthetic.transforms import query_variant
+from embedbench.data.synthetic.world import ATTRIBUTES, KINDS, Entity, block_rng, new_entity
 
 SUITE = "q2d"
 
@@ -46,33 +46,31 @@ def _other_facts(rng: random.Random, attrs: list[str]) -> list[str]:
 
 @lru_cache(maxsize=8)
 def judged(cfg: Config) -> Judged:
-    rng = judged_rng(cfg.seed, SUITE)
-    mains, sibs, taken = judged_entities(rng, cfg.n_queries, len(cfg.languages))
-    queries: dict[str, Query] = {}
-    qrels: dict[str, dict[str, int]] = {}
-    corpus: dict[str, Document] = {}
-    for i, (e, s) in enumerate(zip(mains, sibs)):
-        primary = cfg.languages[i % len(cfg.languages)]
-        attribute = rng.choice(ATTRIBUTES[e.kind])
-        others = [a for a in ATTRIBUTES[e.kind] if a != attribute]
-        qid = f"q{i:05d}"
-        queries[qid] = Query(query_variant(rng, e, attribute, language(primary), noise=0.6), primary)
-        n_pages = rng.randint(3, 5)
-        n_relevant = 2 if rng.random() < 0.3 else 1
-        qrels[qid] = {}
-        for m in range(n_pages):
-            did = f"j{i:05d}-{m}"
-            if m < n_relevant:
-                stated = [attribute] + rng.sample(others, rng.randint(0, 1))
-                qrels[qid][did] = 1
-            else:
-                stated = _other_facts(rng, others)
-            rng.shuffle(stated)
-            corpus[did] = page(rng, e, stated, _page_language(rng, primary, cfg))
-        corpus[f"h{i:05d}-0"] = page(rng, s, [attribute], _page_language(rng, primary, cfg))
-        sib_facts = _other_facts(rng, list(ATTRIBUTES[s.kind]))
-        corpus[f"h{i:05d}-1"] = page(rng, s, sib_facts, _page_language(rng, primary, cfg))
-    return Judged(queries, qrels, corpus, taken)
+    return judge(cfg, SUITE, lambda rng, intent, out: _add_pages(rng, intent, cfg, out))
+
+
+def _add_pages(rng: random.Random, intent: Intent, cfg: Config, out: Judged) -> None:
+    """Query q{i}, its 3-5 pages (1-2 relevant) and its sibling's 2 pages (hard negatives)."""
+    i, e, s, primary = intent.index, intent.entity, intent.sibling, intent.language
+    attribute = rng.choice(ATTRIBUTES[e.kind])
+    others = [a for a in ATTRIBUTES[e.kind] if a != attribute]
+    qid = intent.qid
+    out.queries[qid] = Query(query_variant(rng, e, attribute, language(primary), noise=0.6), primary)
+    n_pages = rng.randint(3, 5)
+    n_relevant = 2 if rng.random() < 0.3 else 1
+    out.qrels[qid] = {}
+    for m in range(n_pages):
+        did = f"j{i:05d}-{m}"
+        if m < n_relevant:
+            stated = [attribute] + rng.sample(others, rng.randint(0, 1))
+            out.qrels[qid][did] = 1
+        else:
+            stated = _other_facts(rng, others)
+        rng.shuffle(stated)
+        out.corpus[did] = page(rng, e, stated, _page_language(rng, primary, cfg))
+    out.corpus[f"h{i:05d}-0"] = page(rng, s, [attribute], _page_language(rng, primary, cfg))
+    sib_facts = _other_facts(rng, list(ATTRIBUTES[s.kind]))
+    out.corpus[f"h{i:05d}-1"] = page(rng, s, sib_facts, _page_language(rng, primary, cfg))
 
 
 def distractor_block(cfg: Config, b: int) -> list[Item]:

@@ -17,10 +17,10 @@ from functools import lru_cache
 
 from embedbench.data.types import Document, Query, RetrievalData
 from embedbench.errors import EmbedbenchError
-from embedbench.synthetic.common import BLOCK_SIZE, Config, Item, Judged, assemble, iter_corpus
-from embedbench.synthetic.templates import language
-from embedbench.synthetic.transforms import normalize, query_variant
-from embedbench.synthetic.world import ATTRIBUTES, KINDS, Entity, block_rng, fresh_name, judged_entities, judged_rng
+from embedbench.data.synthetic.common import BLOCK_SIZE, Config, Intent, Item, Judged, assemble, iter_corpus, judge
+from embedbench.data.synthetic.templates import language
+from embedbench.data.synthetic.transforms import normalize, query_variant
+from embedbench.data.synthetic.world import ATTRIBUTES, KINDS, Entity, block_rng, fresh_name
 
 SUITE = "q2q"
 
@@ -50,33 +50,31 @@ def cluster(rng: random.Random, entity: Entity, attribute: str, primary: str, cf
 
 @lru_cache(maxsize=8)
 def judged(cfg: Config) -> Judged:
-    rng = judged_rng(cfg.seed, SUITE)
-    mains, sibs, taken = judged_entities(rng, cfg.n_queries, len(cfg.languages))
-    queries: dict[str, Query] = {}
-    qrels: dict[str, dict[str, int]] = {}
-    corpus: dict[str, Document] = {}
     seen: set[str] = set()  # no text appears twice in the judged part (e.g. in two clusters of one entity)
-    for i, (e, s) in enumerate(zip(mains, sibs)):
-        primary = cfg.languages[i % len(cfg.languages)]
-        attrs = ATTRIBUTES[e.kind]
-        attribute = rng.choice(attrs)
-        members = cluster(rng, e, attribute, primary, cfg, seen)
-        n_main = sum(1 for code, _ in members if code == primary)
-        if len(members) < 2 or n_main < 1:
-            raise EmbedbenchError(f"synthetic-q2q: cluster {i} has fewer than two distinct members")
-        pick = rng.randrange(n_main)
-        qid = f"q{i:05d}"
-        queries[qid] = Query(members[pick][1], primary)
-        rest = members[:pick] + members[pick + 1:]
-        qrels[qid] = {}
-        for m, (code, text) in enumerate(rest):
-            corpus[f"j{i:05d}-{m}"] = Document(text, language=code)
-            qrels[qid][f"j{i:05d}-{m}"] = 1
-        other = rng.choice([a for a in attrs if a != attribute])
-        for tag, ent, attr in (("s", s, attribute), ("a", e, other)):
-            for m, (code, text) in enumerate(cluster(rng, ent, attr, primary, cfg, seen)):
-                corpus[f"h{i:05d}-{tag}{m}"] = Document(text, language=code)
-    return Judged(queries, qrels, corpus, taken)
+    return judge(cfg, SUITE, lambda rng, intent, out: _add_cluster(rng, intent, cfg, seen, out))
+
+
+def _add_cluster(rng: random.Random, intent: Intent, cfg: Config, seen: set[str], out: Judged) -> None:
+    """Query q{i} (one member of its cluster), the other members (relevant) and two hard-negative clusters."""
+    i, e, s, primary = intent.index, intent.entity, intent.sibling, intent.language
+    attrs = ATTRIBUTES[e.kind]
+    attribute = rng.choice(attrs)
+    members = cluster(rng, e, attribute, primary, cfg, seen)
+    n_main = sum(1 for code, _ in members if code == primary)
+    if len(members) < 2 or n_main < 1:
+        raise EmbedbenchError(f"synthetic-q2q: cluster {i} has fewer than two distinct members")
+    pick = rng.randrange(n_main)
+    qid = intent.qid
+    out.queries[qid] = Query(members[pick][1], primary)
+    rest = members[:pick] + members[pick + 1:]
+    out.qrels[qid] = {}
+    for m, (code, text) in enumerate(rest):
+        out.corpus[f"j{i:05d}-{m}"] = Document(text, language=code)
+        out.qrels[qid][f"j{i:05d}-{m}"] = 1
+    other = rng.choice([a for a in attrs if a != attribute])
+    for tag, ent, attr in (("s", s, attribute), ("a", e, other)):
+        for m, (code, text) in enumerate(cluster(rng, ent, attr, primary, cfg, seen)):
+            out.corpus[f"h{i:05d}-{tag}{m}"] = Document(text, language=code)
 
 
 def distractor_block(cfg: Config, b: int) -> list[Item]:

@@ -9,20 +9,18 @@ The subset's variant is {"corpus_size": N}, so results at different sizes never 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
+from embedbench.data.spec import SyntheticOptions, TaskSpec
 from embedbench.data.tasks import LoadContext, TaskData
 from embedbench.data.types import RetrievalData
 from embedbench.errors import EmbedbenchError
-from embedbench.synthetic.common import Config
-from embedbench.synthetic.q2d import build_q2d
-from embedbench.synthetic.q2q import build_q2q
-from embedbench.synthetic.templates import LANGUAGES
+from embedbench.data.synthetic.common import Config
+from embedbench.data.synthetic.q2d import build_q2d
+from embedbench.data.synthetic.q2q import build_q2q
+from embedbench.data.synthetic.templates import LANGUAGES
 
-if TYPE_CHECKING:
-    from embedbench.suites import TaskSpec
 
-OPTIONS = ("seed", "languages", "n_queries", "corpus_size", "by_language")
+OPTIONS = tuple(SyntheticOptions.model_fields)  # the schema a suite file is checked against
 DEFAULTS = {"q2q": {"n_queries": 1200, "corpus_size": 50_000}, "q2d": {"n_queries": 600, "corpus_size": 10_000}}
 
 
@@ -34,7 +32,7 @@ def _int(value: object, what: str, minimum: int) -> int:
     return value
 
 
-def parse_options(spec: "TaskSpec", suite: str, corpus_size: int | None) -> tuple[Config, int, bool]:
+def parse_options(spec: TaskSpec, suite: str, corpus_size: int | None) -> tuple[Config, int, bool]:
     """(generator config, corpus size, by_language) from the task's options and --corpus-size."""
     opts = dict(spec.options)
     unknown = sorted(set(opts) - set(OPTIONS))
@@ -57,12 +55,12 @@ def parse_options(spec: "TaskSpec", suite: str, corpus_size: int | None) -> tupl
     return cfg, _int(size, f"task {spec.name!r}: corpus_size", 1), by_language
 
 
-def default_corpus_size(spec: "TaskSpec") -> int:
+def default_corpus_size(spec: TaskSpec) -> int:
     """The corpus size a synthetic task runs at without --corpus-size: its option, else the loader's default."""
     return parse_options(spec, spec.loader.removeprefix("synthetic-"), None)[1]
 
 
-def _subsets(spec: "TaskSpec", data: RetrievalData, cfg: Config, size: int, by_language: bool) -> list[TaskData]:
+def _subsets(spec: TaskSpec, data: RetrievalData, cfg: Config, size: int, by_language: bool) -> list[TaskData]:
     variant: dict[str, str | int | float] = {"corpus_size": size}
     if not by_language:
         code = cfg.languages[0] if len(cfg.languages) == 1 else "mul"
@@ -77,17 +75,17 @@ def _subsets(spec: "TaskSpec", data: RetrievalData, cfg: Config, size: int, by_l
     return out
 
 
-def _load(spec: "TaskSpec", ctx: LoadContext, suite: str,
+def _load(spec: TaskSpec, ctx: LoadContext, suite: str,
           build: Callable[[Config, int], RetrievalData]) -> list[TaskData]:
     cfg, size, by_language = parse_options(spec, suite, ctx.corpus_size)
     return _subsets(spec, build(cfg, size), cfg, size, by_language)
 
 
-def load_q2q_task(spec: "TaskSpec", ctx: LoadContext) -> list[TaskData]:
+def load_q2q_task(spec: TaskSpec, ctx: LoadContext) -> list[TaskData]:
     """Synthetic Query2Query: relevant = the other members of the query's cluster."""
     return _load(spec, ctx, "q2q", build_q2q)
 
 
-def load_q2d_task(spec: "TaskSpec", ctx: LoadContext) -> list[TaskData]:
+def load_q2d_task(spec: TaskSpec, ctx: LoadContext) -> list[TaskData]:
     """Synthetic Query2Doc: relevant = the pages stating the asked fact."""
     return _load(spec, ctx, "q2d", build_q2d)

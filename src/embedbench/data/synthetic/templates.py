@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from embedbench.errors import EmbedbenchError
-from embedbench.synthetic import names
-from embedbench.synthetic.world import Entity, Value
+from embedbench.data.synthetic import names
+from embedbench.data.synthetic.world import Entity, Value
 
 LANGUAGES = ("en", "de", "fr", "es", "ru", "ja")
 _GENDERED = re.compile(r"\[\[([^|\]]*)\|([^\]]*)\]\]")
@@ -44,7 +44,7 @@ def language(code: str) -> Language:
     if code not in LANGUAGES:
         raise EmbedbenchError(f"unknown synthetic language {code!r} (known: {', '.join(LANGUAGES)})")
     if code not in _CACHE:
-        _CACHE[code] = importlib.import_module(f"embedbench.synthetic.lang_{code}").LANG
+        _CACHE[code] = importlib.import_module(f"embedbench.data.synthetic.lang_{code}").LANG
     return _CACHE[code]
 
 
@@ -77,7 +77,7 @@ def fill(template: str, entity: Entity, lang: Language, value: str = "") -> str:
 
 def check_language(lang: Language) -> None:
     """Every attribute and kind has templates (used by the tests)."""
-    from embedbench.synthetic.world import ATTRIBUTES
+    from embedbench.data.synthetic.world import ATTRIBUTES
 
     for kind, attrs in ATTRIBUTES.items():
         if not lang.titles.get(kind) or not lang.filler.get(kind):

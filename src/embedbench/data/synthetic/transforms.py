@@ -11,8 +11,8 @@ from __future__ import annotations
 import random
 import re
 
-from embedbench.synthetic.templates import Language, fill, name_text
-from embedbench.synthetic.world import Entity
+from embedbench.data.synthetic.templates import Language, fill, name_text
+from embedbench.data.synthetic.world import Entity
 
 _PUNCT = re.compile(r"[?¿!.,;:、。？！「」()–—]+")
 _SPACES = re.compile(r"\s+")

@@ -11,8 +11,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from embedbench.synthetic import names
-from embedbench.synthetic.names import Name
+from embedbench.data.synthetic import names
+from embedbench.data.synthetic.names import Name
 
 KINDS = ("person", "company", "city", "product")
 ATTRIBUTES: dict[str, tuple[str, ...]] = {
