@@ -43,7 +43,7 @@ def measure(cfg: dict[str, Any]) -> dict[str, Any]:
     import numpy as np
     import torch
 
-    from embedbench.search import choose_dense_kernel, search_dense
+    from embedbench.scoring.search import choose_dense_kernel, search_dense
 
     n, d, k, repeats = cfg["n"], cfg["d"], cfg["k"], cfg["repeats"]
     rng = np.random.default_rng(0)

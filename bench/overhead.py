@@ -22,7 +22,7 @@ BATCH_SIZE = 32
 def texts_from(fmt: str, path: str, data_dir: Path, limit: int | None) -> list[str]:
     """Document texts of a dataset in the order embedbench encodes them (sorted ids, reversed)."""
     from embedbench.data.tasks import LoadContext, load_task_data
-    from embedbench.suites import TaskSpec
+    from embedbench.data.spec import TaskSpec
 
     with tempfile.TemporaryDirectory() as tmp:
         (subset,) = load_task_data(TaskSpec(name="bench", loader=fmt, path=path), LoadContext(data_dir, Path(tmp), None))
@@ -33,10 +33,10 @@ def texts_from(fmt: str, path: str, data_dir: Path, limit: int | None) -> list[s
 
 def run(data_dir: Path, repeats: int, dataset: tuple[str, str] = ("trec", "vaswani"),
         limit: int | None = 4096) -> dict[str, Any]:
-    from embedbench.cache import EmbeddingCache
+    from embedbench.engine.cache import EmbeddingCache
     from embedbench.encoders.loading import load_model
     from embedbench.encoders.settings import EncodeSettings
-    from embedbench.encoding import CachedEncoding
+    from embedbench.engine.encoding import CachedEncoding
 
     texts = texts_from(*dataset, data_dir, limit)
     encoder = load_model("minilm-l6", EncodeSettings(device="cpu", batch_size=BATCH_SIZE))

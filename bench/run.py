@@ -30,7 +30,7 @@ PARTS = ("overhead", "exact", "search", "sweep")
 
 
 def _data_dir(arg: str | None) -> Path:
-    from embedbench.data.tasks import default_data_dir
+    from embedbench.data.locations import default_data_dir
 
     found = Path(arg) if arg else default_data_dir() or REPO.parent / "shared" / "data"
     if not (found / "xquad-r" / "en.json").is_file() or not (found / "vaswani").is_dir():

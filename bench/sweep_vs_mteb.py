@@ -28,7 +28,7 @@ DATASETS = (("xquad-r-en", "squad", "xquad-r/en.json"), ("vaswani", "trec", "vas
 def _load(fmt: str, path: str, data_dir: Path, scratch: Path) -> Any:
     """The RetrievalData embedbench itself evaluates (same loader, same path resolution)."""
     from embedbench.data.tasks import LoadContext, load_task_data
-    from embedbench.suites import TaskSpec
+    from embedbench.data.spec import TaskSpec
 
     (subset,) = load_task_data(TaskSpec(name="bench", loader=fmt, path=path), LoadContext(data_dir, scratch, None))
     return subset.data
