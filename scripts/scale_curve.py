@@ -5,7 +5,7 @@ Not a test. Every (size) point runs in its own child process, so its peak RSS is
       hashing encoder) over the synthetic suite at that corpus size, with a fresh embedding cache.
   --stream: generate a block -> encode with the hashing encoder -> append packed bits / int8 codes /
       float32 rows to preallocated stores (float32 goes to a scratch file when over --fp32-ram-gb) ->
-      blocked exact search (embedbench.search). No list of 10^7 strings or vectors is ever built.
+      blocked exact search (embedbench.scoring.search). No list of 10^7 strings or vectors is ever built.
       int8 is calibrated on the first --calibrate vectors (the runner uses the whole corpus).
 Examples:
   python scripts/scale_curve.py --suite q2d --model hashing --sizes 1e3,1e4,1e5,1e6 --n-queries 150
@@ -66,7 +66,7 @@ def _init(cfg, suite: str, dim: int) -> None:
 
 def _encode_block(b: int) -> np.ndarray:
     from embedbench.encoders.hashing import HashingEncoder
-    from embedbench.synthetic import q2d, q2q
+    from embedbench.data.synthetic import q2d, q2q
 
     cfg, suite, dim = _CFG
     items = (q2q if suite == "q2q" else q2d).distractor_block(cfg, b)
@@ -82,7 +82,7 @@ def _merge(run: tuple[np.ndarray, np.ndarray] | None, s: np.ndarray, i: np.ndarr
 
 def _blocked_dense(q: np.ndarray, rows, n: int, k: int, step: int = 1_000_000):
     """Exact top-k of normalized q against rows(a, b) -> float32 normalized docs, block by block."""
-    from embedbench.search import search_dense
+    from embedbench.scoring.search import search_dense
 
     run = None
     for a in range(0, n, step):
@@ -117,7 +117,7 @@ def stream_point(a: argparse.Namespace) -> list[dict]:
     from multiprocessing import get_context
 
     from embedbench.encoders.hashing import HashingEncoder
-    from embedbench.synthetic import BLOCK_SIZE, Config, q2d, q2q
+    from embedbench.data.synthetic import BLOCK_SIZE, Config, q2d, q2q
 
     cfg = Config(seed=a.seed, languages=tuple(a.languages.split(",")), n_queries=a.n_queries)
     judged = (q2q if a.suite == "q2q" else q2d).judged(cfg)
@@ -153,8 +153,8 @@ def stream_point(a: argparse.Namespace) -> list[dict]:
     first = [enc.encode_documents([d.full_text for d in judged.corpus.values()])]
     with get_context("fork").Pool(a.workers, _init, (cfg, a.suite, dim)) as pool:
         stream = pool.imap(_encode_block, range(n_blocks), chunksize=4)
-        # torch (under embedbench.precision / search) is imported only after the workers are forked.
-        from embedbench.precision import calibrate_int8, to_int8_posthoc
+        # torch (under embedbench.scoring.precision / search) is imported only after the workers are forked.
+        from embedbench.scoring.precision import calibrate_int8, to_int8_posthoc
         for x in (v for part in (first, stream) for v in part):
             x = x[: n - filled - sum(len(p) for p in pending)]
             if calib is None:
@@ -173,8 +173,8 @@ def stream_point(a: argparse.Namespace) -> list[dict]:
     encode_s = time.perf_counter() - t0
     if scratch is not None:
         scratch.flush()
-    from embedbench.metrics import mean_metrics, per_query_metrics
-    from embedbench.search import search_hamming
+    from embedbench.scoring.metrics import mean_metrics, per_query_metrics
+    from embedbench.scoring.search import search_hamming
 
     k, out = max(KS), []
     qrels = {q: judged.qrels[q] for q in qids}
