@@ -49,7 +49,7 @@ def two_stage_search(enc: Encoded, k: int) -> tuple[np.ndarray, np.ndarray]:
     if int(k) <= 0:
         raise ValueError(f"k must be positive, got {k}")
     _, candidates = search_hamming(enc.queries, enc.docs, enc.rescore_depth)  # (nq, min(depth, n))
-    return _rerank(enc.rescore, candidates, k)
+    return rerank(enc.rescore, candidates, k)
 
 
 def exact_overlap(enc: Encoded, idx: np.ndarray, k: int = 10) -> np.ndarray:
@@ -69,7 +69,7 @@ def _hamming_cosine_topk(enc: Encoded, k: int) -> tuple[np.ndarray, np.ndarray]:
     return scores, idx
 
 
-def _rerank(second: Encoded, candidates: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def rerank(second: Encoded, candidates: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Each query's candidates scored by the cosine of ``second``'s vectors (or codes), best k kept,
     ordered by (score desc, index asc)."""
     q = unit_rows(second.queries, np.float32)
