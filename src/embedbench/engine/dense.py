@@ -16,7 +16,7 @@ import numpy as np
 from embedbench.engine.context import RunContext
 from embedbench.engine.encoding import CachedEncoding
 from embedbench.engine.queries import TaskQueries
-from embedbench.engine.score import TOP_K, PerQuery, Ranking, task_metrics
+from embedbench.engine.score import TOP_K, PerQuery, TaskJudgements, array_task_metrics, task_judgements
 from embedbench.engine.write import EncodingStats, Measurement, build_provenance, build_result
 from embedbench.results import Result
 from embedbench.scoring.metrics import past_depth
@@ -35,9 +35,10 @@ def score_dense(run: RunContext, q: TaskQueries) -> Iterator[tuple[Result, PerQu
     """One (Result, per-query scores) per dim x precision, all from one encoding of the task."""
     vectors = encode_task(run, q)
     provenance = build_provenance(run, q.task, vectors.stats)
+    judged = task_judgements(q)  # documents and grades as arrays once; every search below reuses them
     for dim in run.dims:
         for spec in run.specs:
-            m = measure_precision(run, q, vectors, spec, dim)
+            m = measure_precision(run, q, vectors, spec, dim, judged)
             yield build_result(run, q.task, m, provenance), m.per_query
 
 
@@ -77,16 +78,14 @@ def truncated_shares(encoder: object, doc_texts: list[str], query_texts: list[st
 
 
 def measure_precision(run: RunContext, q: TaskQueries, vectors: TaskVectors, spec: PrecisionSpec,
-                      dim: int | None) -> Measurement:
+                      dim: int | None, judged: TaskJudgements | None = None) -> Measurement:
     """Transform the float vectors to `spec` at `dim`, search the top k, score the ranking."""
     t0 = time.perf_counter()
     encoded = apply_precision(spec, vectors.queries, vectors.docs, dim, run.encoder.meta.native_quantizers,
                               run.rescore_depth)
     scores, idx = search_encoded(encoded, TOP_K)
     search_seconds = time.perf_counter() - t0
-    ranking: Ranking = {qid: {q.doc_ids[i]: float(s) for s, i in zip(scores[r], idx[r]) if i >= 0}
-                        for r, qid in enumerate(q.qids)}
-    per_query = task_metrics(run, q, ranking)
+    per_query = array_task_metrics(run, q, judged or task_judgements(q), scores, idx)
     variant, absent = dict(q.variant), []
     if encoded.rescore is not None:
         variant["rescore_depth"] = run.rescore_depth

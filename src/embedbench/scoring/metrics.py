@@ -16,12 +16,19 @@ and ``m_*.c`` files):
 
 The names follow mteb: ``ndcg_at_{k}``, ``recall_at_{k}``, ``mrr_at_{k}``,
 ``map_at_{k}`` and ``precision_at_{k}``.
+
+Two ways in, same numbers: :func:`per_query_metrics` takes a run as dicts (one query at a time),
+:func:`ranked_metrics` takes a search's ranked ``(queries x k)`` document-index and score arrays
+and a :class:`Grades` matrix, and computes every query at once from the positions of the
+relevant documents only (``tests/test_ranked_metrics.py`` checks it against pytrec_eval and
+against :func:`per_query_metrics`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -132,6 +139,159 @@ def per_query_metrics(
             for k, value in zip(ks_tuple, values[family].tolist()):
                 out[f"{family}_at_{k}"][qid] = value
     return out
+
+
+@dataclass(frozen=True)
+class Grades:
+    """The positive qrels grades of a task's queries as a CSR matrix: row r is query r, columns are
+    integer document ids (the corpus index; ids >= ``n_docs`` are judged documents the corpus lacks,
+    which count in R and the ideal DCG but are never retrieved)."""
+
+    indptr: np.ndarray  # int64 (nq + 1,)
+    indices: np.ndarray  # int64 (nnz,) document ids
+    data: np.ndarray  # float64 (nnz,) grades, all > 0
+    n_docs: int
+
+    @property
+    def n_relevant(self) -> np.ndarray:
+        """R per query (int64 (nq,)); queries with R = 0 are not scored."""
+        return np.diff(self.indptr)
+
+    def rows(self) -> np.ndarray:
+        """The query row of every stored grade, int64 (nnz,)."""
+        return np.repeat(np.arange(self.indptr.size - 1, dtype=np.int64), self.n_relevant)
+
+
+def grade_matrix(qrels: Mapping[str, Mapping[str, int]], qids: Sequence[str], doc_ids: Sequence[str]) -> Grades:
+    """The positive grades of ``qids`` (rows, in that order) with documents mapped to their index in
+    ``doc_ids``; judged documents outside ``doc_ids`` get ids from ``len(doc_ids)`` on."""
+    column = {d: i for i, d in enumerate(doc_ids)}
+    indptr, indices, data = [0], [], []
+    for qid in qids:
+        for doc, grade in (qrels.get(qid) or {}).items():
+            if grade > 0:
+                indices.append(column.setdefault(doc, len(column)))
+                data.append(grade)
+        indptr.append(len(indices))
+    return Grades(np.asarray(indptr, dtype=np.int64), np.asarray(indices, dtype=np.int64),
+                  np.asarray(data, dtype=np.float64), len(doc_ids))
+
+
+def string_ranks(doc_ids: Sequence[str]) -> np.ndarray:
+    """Each document's place in string order (int64 (n,)): trec_eval breaks score ties by doc id."""
+    ranks = np.empty(len(doc_ids), dtype=np.int64)
+    ranks[sorted(range(len(doc_ids)), key=doc_ids.__getitem__)] = np.arange(len(doc_ids))
+    return ranks
+
+
+def trec_order(doc_idx: np.ndarray, scores: np.ndarray, doc_rank: np.ndarray,
+               rows_per_chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """``doc_idx`` and ``scores`` with each row in trec_eval's order (score descending, equal scores
+    by doc id descending via ``doc_rank``), empty slots (index < 0) moved to the end.
+
+    A search already returns that order, so only rows that break it are sorted again (copies)."""
+    bad = np.concatenate([a + _rows_out_of_order(doc_idx[a:a + rows_per_chunk], scores[a:a + rows_per_chunk], doc_rank)
+                          for a in range(0, doc_idx.shape[0], rows_per_chunk)] or [np.zeros(0, dtype=np.int64)])
+    if bad.size == 0:
+        return doc_idx, scores
+    doc_idx, scores = doc_idx.copy(), scores.copy()
+    idx, sc = doc_idx[bad], scores[bad]
+    valid = idx >= 0
+    # lexsort: the last key sorts first; all ascending, so negate what must come down.
+    order = np.lexsort((-np.where(valid, doc_rank[np.maximum(idx, 0)], -1), -sc.astype(np.float64), ~valid), axis=-1)
+    doc_idx[bad] = np.take_along_axis(idx, order, axis=1)
+    scores[bad] = np.take_along_axis(sc, order, axis=1)
+    return doc_idx, scores
+
+
+def _rows_out_of_order(idx: np.ndarray, scores: np.ndarray, doc_rank: np.ndarray) -> np.ndarray:
+    """Offsets (within this chunk) of the rows not in trec_eval's order."""
+    valid = idx >= 0
+    rank_ = np.where(valid, doc_rank[np.maximum(idx, 0)], -1)
+    s = scores.astype(np.float64)
+    prev, nxt = (slice(None), slice(None, -1)), (slice(None), slice(1, None))
+    wrong = valid[nxt] & (~valid[prev] | (s[nxt] > s[prev]) | ((s[nxt] == s[prev]) & (rank_[nxt] > rank_[prev])))
+    return np.flatnonzero(wrong.any(axis=1))
+
+
+def ranked_metrics(doc_idx: np.ndarray, scores: np.ndarray, grades: Grades, doc_rank: np.ndarray,
+                   k_values: Iterable[int] = K_VALUES, exclude: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Metric name -> float64 (nq,) values of a ranked search, the same as :func:`per_query_metrics`
+    on the equivalent dict run; NaN for queries with no relevant document (not scored).
+
+    ``doc_idx``/``scores`` are (nq, k) best first (index < 0: empty slot), rows in ``grades``' order;
+    ``doc_rank`` is :func:`string_ranks` of the corpus; ``exclude`` (nq,) a document id per query
+    to drop from its ranking (-1: none), as mteb drops a query's own id.
+    """
+    ks = np.asarray(_check_k_values(k_values), dtype=np.int64)
+    if exclude is not None:
+        doc_idx = np.where(doc_idx == np.asarray(exclude)[:, None], -1, doc_idx)
+    doc_idx, _ = trec_order(doc_idx, scores, doc_rank)
+    row, pos, gain = _relevant_hits(doc_idx, grades)
+    values = _hit_metrics(row, pos, gain, ks, doc_idx.shape[0])
+    n_rel = grades.n_relevant.astype(np.float64)[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):  # unscored rows (R = 0) become NaN below
+        values["ndcg"] = values["ndcg"] / _ideal_dcg(grades, ks)
+        values["recall"], values["map"] = values["recall"] / n_rel, values["map"] / n_rel
+    unscored = grades.n_relevant == 0
+    return {f"{family}_at_{k}": np.where(unscored, np.nan, values[family][:, j])
+            for family in METRIC_FAMILIES for j, k in enumerate(ks.tolist())}
+
+
+def _relevant_hits(doc_idx: np.ndarray, grades: Grades,
+                   per_chunk: int = 8192) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(query row, 1-based rank, grade) of every retrieved relevant document, ordered by row then rank.
+
+    Looked up from the grades' side: each relevant document is searched in its query's row only,
+    so the cost is nnz x k, never a lookup per retrieved document."""
+    rows, docs = grades.rows(), grades.indices
+    in_corpus = np.flatnonzero(docs < grades.n_docs)
+    found, cols = [], []
+    for a in range(0, in_corpus.size, per_chunk):
+        part = in_corpus[a:a + per_chunk]
+        eq = doc_idx[rows[part]] == docs[part][:, None]
+        found.append(part[eq.any(axis=1)])
+        cols.append(eq.argmax(axis=1)[eq.any(axis=1)])
+    hit = np.concatenate(found or [np.zeros(0, dtype=np.int64)])
+    col = np.concatenate(cols or [np.zeros(0, dtype=np.int64)])
+    order = np.lexsort((col, rows[hit]))
+    return rows[hit][order], col[order] + 1, grades.data[hit][order]
+
+
+def _hit_metrics(row: np.ndarray, pos: np.ndarray, gain: np.ndarray, ks: np.ndarray,
+                 nq: int) -> dict[str, np.ndarray]:
+    """DCG, relevant count, AP sum (not yet divided by R), reciprocal rank and precision at each k.
+
+    Sums run over the hits in rank order per query (bincount adds in element order), the same
+    additions as :func:`_query_metrics`' cumulative sums, which only add zeros in between."""
+    starts = np.searchsorted(row, np.arange(nq))
+    nth = np.arange(row.size) - starts[row] + 1  # the hit's rank among its query's hits
+    posf = pos.astype(np.float64)
+    dcg_terms, ap_terms = gain / np.log2(posf + 1.0), nth.astype(np.float64) / posf
+    first = np.zeros(nq, dtype=np.int64)
+    has_hit = np.bincount(row, minlength=nq) > 0
+    first[has_hit] = pos[starts[has_hit]]
+    out: dict[str, list[np.ndarray]] = {f: [] for f in METRIC_FAMILIES}
+    for k in ks.tolist():
+        cut = pos <= k
+        rel = np.bincount(row[cut], minlength=nq).astype(np.float64)
+        out["ndcg"].append(np.bincount(row[cut], weights=dcg_terms[cut], minlength=nq))
+        out["recall"].append(rel)
+        out["map"].append(np.bincount(row[cut], weights=ap_terms[cut], minlength=nq))
+        out["precision"].append(rel / k)
+        out["mrr"].append(np.where((first > 0) & (first <= k), 1.0 / np.maximum(first, 1), 0.0))
+    return {f: np.stack(v, axis=1) for f, v in out.items()}
+
+
+def _ideal_dcg(grades: Grades, ks: np.ndarray) -> np.ndarray:
+    """IDCG at each k, (nq, len(ks)): each query's positive grades sorted descending, discounted."""
+    rows = grades.rows()
+    order = np.lexsort((-grades.data, rows))
+    place = np.arange(rows.size) - grades.indptr[rows]  # 0-based place in the sorted row
+    terms = grades.data[order] / np.log2(place + 2.0)
+    nq = grades.indptr.size - 1
+    return np.stack([np.bincount(rows[place < k], weights=terms[place < k], minlength=nq)
+                     for k in ks.tolist()], axis=1)
 
 
 def mean_metrics(per_query: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
