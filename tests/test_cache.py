@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
-import sys
-import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cache_workers import run_two_workers
 
 from embedbench.engine.cache import EmbeddingCache, default_cache_dir, namespace_id, text_key
 from embedbench.errors import ModelError
@@ -258,70 +255,16 @@ def test_duplicate_chunks_are_harmless(tmp_path):
     np.testing.assert_array_equal(out, expected(texts))
 
 
-WORKER = textwrap.dedent(
-    """
-    import hashlib, sys, time
-    from pathlib import Path
-    import numpy as np
-    from embedbench.engine.cache import EmbeddingCache
-
-    root, start, stop, out, go = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
-
-    def encode(texts):
-        time.sleep(0.01)  # let the two writers interleave
-        rows = []
-        for t in texts:
-            seed = int.from_bytes(hashlib.sha256(t.encode()).digest()[:8], "little")
-            rows.append(np.random.default_rng(seed).standard_normal(8).astype(np.float32))
-        return np.stack(rows)
-
-    Path(out + ".ready").touch()
-    deadline = time.time() + 30
-    while not Path(go).exists():
-        if time.time() > deadline:
-            sys.exit("no go signal")
-        time.sleep(0.005)
-    texts = [f"doc number {i}" for i in range(start, stop)]
-    cache = EmbeddingCache(Path(root))
-    arr = cache.get_or_encode({"fingerprint": "fake-model@abc", "max_tokens": 128,
-                               "pooling": "mean", "prompts": {}},
-                              "document", texts, encode, chunk_size=7, progress="worker")
-    np.save(out, arr)
-    print(cache.stats["encoded"], cache.stats["hits"])
-    """
-)
-
-
 def test_two_processes_fill_the_same_cache(tmp_path):
-    script = tmp_path / "worker.py"
-    script.write_text(WORKER)
     root = tmp_path / "cache"
-    go = tmp_path / "go"
-    spans = [(0, 300), (100, 400)]  # 200 texts in common
-    procs = []
-    for i, (lo, hi) in enumerate(spans):
-        procs.append(subprocess.Popen(
-            [sys.executable, str(script), str(root), str(lo), str(hi), str(tmp_path / f"out{i}.npy"), str(go)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        ))
-    deadline = time.time() + 30
-    while not all((tmp_path / f"out{i}.npy.ready").exists() for i in range(2)):
-        assert time.time() < deadline, [p.poll() for p in procs]
-        time.sleep(0.01)
-    go.touch()
-    results = []
-    for p in procs:
-        stdout, stderr = p.communicate(timeout=60)
-        assert p.returncode == 0, stderr
-        results.append(stdout.split())
-    a, b = np.load(tmp_path / "out0.npy"), np.load(tmp_path / "out1.npy")
     all_texts = texts_n(400)
+    counts = run_two_workers(tmp_path, root, SETTINGS, [all_texts[0:300], all_texts[100:400]], chunk=7, sleep=0.01)
+    a, b = np.load(tmp_path / "out0.npy"), np.load(tmp_path / "out1.npy")
     np.testing.assert_array_equal(a, expected(all_texts[0:300]))
     np.testing.assert_array_equal(b, expected(all_texts[100:400]))
     np.testing.assert_array_equal(a[100:], b[:200])
     # The namespace lock: every text encoded exactly once between them, the overlap by one run only.
-    encoded = [int(r[0]) for r in results]
-    assert sum(encoded) == 400
+    assert sum(encoded for encoded, _hits in counts) == 400
 
     reader = EmbeddingCache(root)
     enc = CountingEncoder()

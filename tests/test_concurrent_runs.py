@@ -8,13 +8,13 @@ import os
 import shutil
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cache_workers import run_two_workers
 
 import embedbench.engine.cache as cache_mod
 from embedbench.engine.cache import EmbeddingCache, namespace_id
@@ -37,52 +37,11 @@ def ns_path(root: Path) -> Path:
 
 # ------------------------------------------------------------- the namespace lock
 
-WORKER = textwrap.dedent(
-    """
-    import hashlib, sys, time
-    from pathlib import Path
-    import numpy as np
-    from embedbench.engine.cache import EmbeddingCache
-
-    root, out, go = sys.argv[1], sys.argv[2], sys.argv[3]
-
-    def encode(texts):
-        time.sleep(0.02)  # slow enough that the two runs overlap
-        rows = [np.random.default_rng(int.from_bytes(hashlib.sha256(t.encode()).digest()[:8], "little"))
-                .standard_normal(8).astype(np.float32) for t in texts]
-        return np.stack(rows)
-
-    Path(out + ".ready").touch()
-    deadline = time.time() + 30
-    while not Path(go).exists():
-        if time.time() > deadline:
-            sys.exit("no go signal")
-        time.sleep(0.002)
-    cache = EmbeddingCache(Path(root))
-    arr = cache.get_or_encode({"fingerprint": "fake@1", "max_tokens": 64, "pooling": "mean", "prompts": {}},
-                              "document", [f"text {i}" for i in range(200)], encode, chunk_size=10)
-    np.save(out, arr)
-    print(cache.stats["encoded"])
-    """
-)
-
-
 def test_two_processes_encode_each_text_once(tmp_path):
-    script, go, root = tmp_path / "worker.py", tmp_path / "go", tmp_path / "cache"
-    script.write_text(WORKER)
-    procs = [subprocess.Popen([sys.executable, str(script), str(root), str(tmp_path / f"out{i}.npy"), str(go)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
-    deadline = time.time() + 60
-    while not all((tmp_path / f"out{i}.npy.ready").exists() for i in range(2)):
-        assert time.time() < deadline, [p.poll() for p in procs]
-        time.sleep(0.01)
-    go.touch()  # both start encoding the same 200 texts (20 chunks of 10) at once
-    encoded = []
-    for p in procs:
-        stdout, stderr = p.communicate(timeout=60)
-        assert p.returncode == 0, stderr
-        encoded.append(int(stdout.split()[-1]))
-    assert sum(encoded) == 200, encoded
+    root, texts = tmp_path / "cache", [f"text {i}" for i in range(200)]
+    # both start encoding the same 200 texts (20 chunks of 10) at once
+    counts = run_two_workers(tmp_path, root, SETTINGS, [texts, texts], chunk=10, sleep=0.02)
+    assert sum(encoded for encoded, _hits in counts) == 200, counts
     want = fake_vectors([f"text {i}" for i in range(200)])
     for i in range(2):
         np.testing.assert_array_equal(np.load(tmp_path / f"out{i}.npy"), want)
