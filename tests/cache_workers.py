@@ -1,4 +1,5 @@
-"""Two processes filling one embedding cache at once: the worker script and the start-together handshake.
+"""Two processes filling one embedding cache at once: the worker script and the start-together handshake;
+and one cache call (store or vectors) run in a fresh process.
 
 Each worker encodes ``texts[start:stop]`` with a deterministic fake encoder (a text's sha256 seeds its vector),
 saves the array it got back and prints how many texts it encoded and read from the cache.
@@ -63,3 +64,30 @@ def run_two_workers(tmp_path: Path, root: Path, settings: dict, texts: list[list
         encoded, hits = stdout.split()[-2:]
         counts.append((int(encoded), int(hits)))
     return counts
+
+
+CALL = textwrap.dedent(
+    """
+    import json, sys
+    import numpy as np
+    from embedbench.engine.cache import EmbeddingCache
+
+    root, spec = sys.argv[1], json.loads(sys.argv[2])
+    cache = EmbeddingCache(root)
+    if spec["call"] == "store":
+        cache.store(spec["settings"], spec["role"], spec["texts"], np.asarray(spec["vectors"], dtype=np.float32))
+    else:
+        np.save(spec["out"], cache.vectors(spec["settings"], spec["role"], cache.text_keys(spec["texts"])))
+    print(json.dumps(cache.stats))
+    """
+)
+
+
+def call_in_subprocess(root: Path, spec: dict) -> dict[str, int]:
+    """One ``store`` (spec: call, settings, role, texts, vectors) or ``vectors`` (spec: ..., texts, out: a .npy
+    path for the rows) call on a fresh EmbeddingCache in a new process; returns its stats. The timeout only
+    guards against a hang (a store that waited for a lock the caller holds)."""
+    done = subprocess.run([sys.executable, "-c", CALL, str(root), json.dumps(spec)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.splitlines()[-1])

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
-from cache_workers import run_two_workers
+from cache_workers import call_in_subprocess, run_two_workers
 
-from embedbench.engine.cache import EmbeddingCache, default_cache_dir, namespace_id, text_key
+from embedbench.engine.cache import (EmbeddingCache, default_cache_dir, namespace_id, namespace_locked, text_key,
+                                    text_keys)
 from embedbench.errors import ModelError
 
 DIM = 8
@@ -392,3 +394,169 @@ def test_progress_bar_only_when_encoding(tmp_path, capsys):
     assert "encoding corpus" in err
     cache.get_or_encode(SETTINGS, "document", ["a", "b"], CountingEncoder(), progress="encoding corpus")
     assert "encoding corpus" not in capsys.readouterr().err
+
+
+# ------------------------------------------------- the distributed-encoder API
+
+
+def test_text_keys_are_the_hex_keys_as_16_bytes():
+    texts = ["a", "", "lone \ud800 surrogate", "a"]
+    keys = text_keys(texts)
+    assert keys.dtype == np.dtype("S16") and keys.shape == (4,) and keys.flags.writeable
+    assert [keys[i:i + 1].tobytes().hex() for i in range(4)] == [text_key(t) for t in texts]
+    assert EmbeddingCache.text_keys(texts).tobytes() == keys.tobytes()
+    assert text_keys([]).shape == (0,)
+    with pytest.raises(TypeError, match=r"texts\[1\]"):
+        text_keys(["a", b"b"])
+
+
+def test_missing_lists_the_distinct_uncached_texts_in_first_occurrence_order(tmp_path):
+    cache = EmbeddingCache(tmp_path)
+    assert cache.missing(SETTINGS, "document", ["b", "a", "b"]) == ["b", "a"]
+    cache.get_or_encode(SETTINGS, "document", ["a", "c"], CountingEncoder())
+    texts = ["d", "a", "b", "d", "c", "e", "b"]
+    assert cache.missing(SETTINGS, "document", texts) == ["d", "b", "e"]
+    EmbeddingCache(tmp_path).store(SETTINGS, "document", ["e"], expected(["e"]))  # another writer
+    assert cache.missing(SETTINGS, "document", texts) == ["d", "b"]
+    assert cache.missing(SETTINGS, "query", texts) == ["d", "a", "b", "c", "e"]
+    assert cache.missing(SETTINGS, "document", []) == []
+
+
+def test_store_then_vectors_in_any_key_form(tmp_path):
+    writer = EmbeddingCache(tmp_path)
+    texts = ["x", "y", "x", "z"]
+    rows = expected(texts)
+    rows[2] = 5.0  # a duplicate is stored once, with its first row
+    writer.store(SETTINGS, "document", texts, rows.astype(np.float64))
+    assert writer.stats == {"hits": 0, "encoded": 3}
+    [keys_file] = chunk_files(tmp_path)
+    assert json.loads(keys_file.read_text())["keys"] == [text_key(t) for t in ["x", "y", "z"]]
+
+    reader = EmbeddingCache(tmp_path)
+    want = expected(["z", "x", "x", "y"])
+    hexes = [text_key(t) for t in ["z", "x", "x", "y"]]
+    for keys in (text_keys(["z", "x", "x", "y"]), hexes, np.array(hexes)):
+        out = reader.vectors(SETTINGS, "document", keys)
+        assert out.dtype == np.float32 and out.flags.writeable and not isinstance(out.base, np.memmap)
+        np.testing.assert_array_equal(out, want)
+    assert reader.stats == {"hits": 9, "encoded": 0}  # 3 distinct keys, 3 calls
+    assert reader.vectors(SETTINGS, "document", []).shape == (0, DIM)
+    assert EmbeddingCache(tmp_path).vectors(SETTINGS, "query", []).shape == (0, 0)
+    enc = CountingEncoder()
+    np.testing.assert_array_equal(reader.get_or_encode(SETTINGS, "document", ["y", "x"], enc), expected(["y", "x"]))
+    assert enc.calls == 0
+
+
+def test_vectors_of_uncached_keys_raise_and_say_how_many(tmp_path):
+    cache = EmbeddingCache(tmp_path)
+    cache.store(SETTINGS, "document", ["a", "b"], expected(["a", "b"]))
+    keys = text_keys(["a", "new1", "b", "new2", "new1"])
+    with pytest.raises(ModelError, match=r"2 of 4 distinct text keys are not in the embedding cache"):
+        cache.vectors(SETTINGS, "document", keys)
+    with pytest.raises(ModelError, match=r"1 of 1 distinct"):
+        EmbeddingCache(tmp_path).vectors(SETTINGS, "query", keys[:1])
+    with pytest.raises(ValueError, match="32 hex digits"):
+        cache.vectors(SETTINGS, "document", ["abc"])
+    assert cache.stats["hits"] == 0
+
+
+def test_vectors_of_a_chunk_that_vanished_raise_model_error(tmp_path):
+    cache = EmbeddingCache(tmp_path)
+    cache.store(SETTINGS, "document", ["a", "b"], expected(["a", "b"]))
+    for kf in chunk_files(tmp_path):
+        kf.with_name(kf.name.replace(".keys.json", ".npy")).unlink()
+    with pytest.warns(RuntimeWarning, match="unreadable"):
+        with pytest.raises(ModelError, match="2 of 2 distinct"):
+            cache.vectors(SETTINGS, "document", text_keys(["a", "b"]))
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda texts: expected(texts)[:-1], r"shape \(2, 8\) for 3 texts"),
+        (lambda texts: expected(texts).astype(np.int64), "int64 embeddings"),
+        (lambda texts: np.where(np.arange(DIM) == 3, np.nan, expected(texts)), "NaN embeddings for 3 texts"),
+        (lambda texts: expected(texts, dim=16), r"16-dim.*8-dim"),
+    ],
+)
+def test_store_validates_like_get_or_encode_and_writes_nothing_bad(tmp_path, make, match):
+    EmbeddingCache(tmp_path).store(SETTINGS, "document", ["ok"], expected(["ok"]))
+    with pytest.raises(ModelError, match=match):  # a fresh object still knows the namespace's dim
+        EmbeddingCache(tmp_path).store(SETTINGS, "document", ["a", "b", "c"], make(["a", "b", "c"]))
+    assert len(chunk_files(tmp_path)) == 1
+    EmbeddingCache(tmp_path).store(SETTINGS, "document", [], [])
+    assert len(chunk_files(tmp_path)) == 1
+
+
+def test_workers_store_while_the_driver_holds_the_lock(tmp_path):
+    driver = EmbeddingCache(tmp_path)
+    texts = texts_n(30)
+    with driver.lock(SETTINGS, "document"):
+        assert namespace_locked(ns_dir(tmp_path))
+        todo = driver.missing(SETTINGS, "document", texts)
+        assert todo == texts
+        for part in (todo[:10], todo[10:20]):  # two workers; store must not wait for the lock
+            stats = call_in_subprocess(tmp_path, {"call": "store", "settings": SETTINGS, "role": "document",
+                                                  "texts": part, "vectors": expected(part).tolist()})
+            assert stats == {"hits": 0, "encoded": 10}
+        assert driver.missing(SETTINGS, "document", texts) == texts[20:]
+        with driver.lock(SETTINGS, "document"):  # re-entrant: the driver encodes the rest itself
+            enc = CountingEncoder()
+            out = driver.get_or_encode(SETTINGS, "document", texts, enc)
+        assert enc.batches == [texts[20:]] and namespace_locked(ns_dir(tmp_path))
+        np.testing.assert_array_equal(out, expected(texts))
+        np.testing.assert_array_equal(driver.vectors(SETTINGS, "document", text_keys(texts)), expected(texts))
+    assert not namespace_locked(ns_dir(tmp_path))
+
+
+def test_lock_is_the_namespace_lock(tmp_path):
+    from embedbench.engine.cache import namespace_lock
+
+    cache = EmbeddingCache(tmp_path)
+    with cache.lock(SETTINGS, "query"):
+        with namespace_lock(ns_dir(tmp_path, role="query"), wait=False) as held:
+            assert held is False
+        with EmbeddingCache(tmp_path).lock(SETTINGS, "document"):  # another namespace: free
+            pass
+    with namespace_lock(ns_dir(tmp_path, role="query"), wait=False) as held:
+        assert held is True
+
+
+def test_stored_duplicates_are_read_from_the_oldest_chunk_in_every_process(tmp_path):
+    def store_in_subprocess(texts, value, mtime_ns):
+        before = set(chunk_files(tmp_path))
+        call_in_subprocess(tmp_path, {"call": "store", "settings": SETTINGS, "role": "document", "texts": texts,
+                                      "vectors": [[value] * DIM for _ in texts]})
+        [keys_file] = set(chunk_files(tmp_path)) - before
+        os.utime(keys_file, ns=(mtime_ns, mtime_ns))
+
+    def read_in_subprocess(texts):
+        call_in_subprocess(tmp_path, {"call": "vectors", "settings": SETTINGS, "role": "document", "texts": texts,
+                                      "out": str(tmp_path / "read.npy")})
+        return np.load(tmp_path / "read.npy")[:, 0].tolist()
+
+    store_in_subprocess(["a", "b"], 2.0, mtime_ns=2_000_000_000)
+    early = EmbeddingCache(tmp_path)
+    assert early.vectors(SETTINGS, "document", text_keys(["a", "b"]))[:, 0].tolist() == [2.0, 2.0]
+    # A worker that started earlier finishes now: its keys file is older, so it is preferred.
+    store_in_subprocess(["b", "c"], 1.0, mtime_ns=1_000_000_000)
+    store_in_subprocess(["a", "c"], 3.0, mtime_ns=3_000_000_000)
+    want = [2.0, 1.0, 1.0]
+    assert early.vectors(SETTINGS, "document", text_keys(["a", "b", "c"]))[:, 0].tolist() == want
+    assert EmbeddingCache(tmp_path).vectors(SETTINGS, "document", text_keys(["a", "b", "c"]))[:, 0].tolist() == want
+    assert read_in_subprocess(["a", "b", "c"]) == want
+
+
+def test_a_refresh_reads_only_the_new_chunks(tmp_path, monkeypatch):
+    cache = EmbeddingCache(tmp_path)
+    cache.get_or_encode(SETTINGS, "document", texts_n(9), CountingEncoder(), chunk_size=3)
+    loaded = []
+    real = EmbeddingCache._load_chunk
+    monkeypatch.setattr(EmbeddingCache, "_load_chunk",
+                        staticmethod(lambda ns, chunk_id: loaded.append(chunk_id) or real(ns, chunk_id)))
+    assert cache.missing(SETTINGS, "document", texts_n(9)) == []
+    assert loaded == []
+    call_in_subprocess(tmp_path, {"call": "store", "settings": SETTINGS, "role": "document", "texts": ["new"],
+                                  "vectors": expected(["new"]).tolist()})
+    assert cache.missing(SETTINGS, "document", ["new", "other"]) == ["other"]
+    assert len(loaded) == 1

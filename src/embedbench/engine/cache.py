@@ -22,6 +22,22 @@ cache prune) must not remove a namespace while ``namespace_locked(path)`` is Tru
 ``namespace_lock(path)`` itself while removing it. Duplicate chunks (from older versions, or a
 namespace written without the lock) are harmless: every reader prefers, for each text, the chunk
 with the smallest (mtime of its keys file, chunk id), so all processes score the same vector.
+
+Each object indexes a namespace in numpy arrays, about 24 bytes a text (the key's 16 bytes, a chunk
+number, a row): a table sorted by key, and a small one for the chunks added since, merged into the
+first when it passes an eighth of its size. So a refresh (before each encoded chunk) costs about the
+size of what is new, and a batch of keys is looked up by binary search, without a dict per text.
+
+Besides ``get_or_encode``, a distributed encoder (a driver and worker processes) uses:
+
+* ``lock(settings, role)``: the namespace lock as a context manager (re-entrant within one object),
+  for a driver to hold while its workers fill the namespace;
+* ``missing(settings, role, texts)``: the distinct texts no chunk holds yet;
+* ``store(settings, role, texts, vectors)``: persist one chunk, validated like an encoder's output,
+  without taking the lock (a worker's write while its driver holds it);
+* ``text_keys(texts)``: the texts' keys as a compact ``S16`` array (16 raw bytes each);
+* ``vectors(settings, role, keys)``: the cached rows of such keys, in order (ModelError if any is
+  not cached).
 """
 
 from __future__ import annotations
@@ -46,12 +62,15 @@ from embedbench.data.locations import default_cache_dir
 from embedbench.errors import ModelError
 
 __all__ = ["EmbeddingCache", "default_cache_dir", "namespace_id", "namespace_lock", "namespace_locked",
-           "text_key"]
+           "text_key", "text_keys"]
 
 _FORMAT = 1
 _KEYS_SUFFIX = ".keys.json"
 _CHUNK_KEYS_RE = re.compile(r"^([0-9a-f]{32})\.keys\.json$")
 LOCK_NAME = ".lock"
+_KEY = np.dtype("S16")  # a text key as its 16 raw bytes
+_RECENT_MIN = 1 << 16  # the recent-chunks table is merged into the main one past max(this, main / 8)
+_ADD_BATCH = 1 << 21  # a refresh indexes the keys of new chunks about this many at a time
 
 
 def namespace_id(settings: dict, role: str) -> str:
@@ -86,19 +105,168 @@ def text_key(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
+def text_keys(texts: Sequence[str]) -> np.ndarray:
+    """The keys of ``texts`` as a fresh ``S16`` array: item i is the 16 bytes whose hex is ``text_key(texts[i])``.
+
+    16 bytes a text (160 MB for 10^7 texts). Pass it whole (or sliced) to ``EmbeddingCache.vectors``;
+    NumPy drops trailing zero bytes when it hands out one item as ``bytes``, so take an item's hex
+    from ``arr[i:i+1].tobytes().hex()``, not ``arr[i].hex()``.
+    """
+    digests = []
+    for i, t in enumerate(texts):
+        if not isinstance(t, str):
+            raise TypeError(f"texts[{i}] is {type(t).__name__}, not str")
+        digests.append(hashlib.sha256(t.encode("utf-8", "surrogatepass")).digest()[:16])
+    return np.frombuffer(bytearray(b"".join(digests)), dtype=_KEY)
+
+
+@dataclass
+class _Table:
+    """Index entries sorted by key, one per key: the key as two uint64 halves, its chunk number and row."""
+
+    hi: np.ndarray
+    lo: np.ndarray
+    chunk: np.ndarray  # int32
+    row: np.ndarray  # int32
+
+    @classmethod
+    def empty(cls) -> _Table:
+        u64, i32 = np.empty(0, np.uint64), np.empty(0, np.int32)
+        return cls(u64, u64.copy(), i32, i32.copy())
+
+    def __len__(self) -> int:
+        return len(self.hi)
+
+    def columns(self) -> tuple[np.ndarray, ...]:
+        return self.hi, self.lo, self.chunk, self.row
+
+    def subset(self, which: np.ndarray) -> _Table:
+        return _Table(*(a[which] for a in self.columns()))
+
+    def search(self, hi: np.ndarray, lo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(where each key is, or would be inserted; whether it is there). Fastest with ``hi`` sorted."""
+        n = len(self)
+        pos = np.searchsorted(self.hi, hi)
+        if n == 0:
+            return pos, np.zeros(len(hi), dtype=bool)
+        while True:  # keys sharing ``hi`` are sorted by ``lo``: step over the smaller ones (rare)
+            at = np.minimum(pos, n - 1)
+            same_hi = (pos < n) & (self.hi[at] == hi)
+            step = same_hi & (self.lo[at] < lo)
+            if not step.any():
+                return pos, same_hi & (self.lo[at] == lo)
+            pos += step
+
+    def preferred(self, rank: np.ndarray) -> _Table:
+        """Sorted by key, keeping for each key the entry of the best-ranked chunk (then its first row)."""
+        order = _key_order(self.hi, self.lo, rank[self.chunk] << 32 | self.row)
+        return self.subset(order[_run_starts(self.hi[order], self.lo[order])])
+
+    def absorb(self, batch: _Table, rank: np.ndarray) -> tuple[_Table, np.ndarray]:
+        """Point keys held by both at ``batch``'s entry where its chunk ranks first.
+
+        Returns the entries of ``batch`` with keys not held here, and where they would be inserted.
+        """
+        pos, found = self.search(batch.hi, batch.lo)
+        at, src = pos[found], np.flatnonzero(found)
+        better = rank[batch.chunk[src]] < rank[self.chunk[at]]
+        self.chunk[at[better]] = batch.chunk[src[better]]
+        self.row[at[better]] = batch.row[src[better]]
+        return batch.subset(~found), pos[~found]
+
+    def merged(self, other: _Table, pos: np.ndarray) -> _Table:
+        """A new table: this one with ``other`` (keys not held here, sorted) inserted at ``pos``."""
+        at = pos + np.arange(len(other))
+        mine = np.ones(len(self) + len(other), dtype=bool)
+        mine[at] = False
+        columns = []
+        for a, b in zip(self.columns(), other.columns(), strict=True):
+            out = np.empty(len(mine), dtype=a.dtype)
+            out[at], out[mine] = b, a
+            columns.append(out)
+        return _Table(*columns)
+
+
+class _Index:
+    """Text key -> (chunk number, row) in the preferred chunk holding it; about 24 bytes a key.
+
+    ``main`` holds most keys, ``recent`` those of the chunks added since ``main`` was last rebuilt
+    (no key is in both); ``recent`` is merged into ``main`` when it passes an eighth of its size. So
+    adding a chunk costs about its size plus ``recent``'s, amortized, and a lookup is two binary
+    searches. A key held by several chunks points at the one with the smallest (mtime_ns of its keys
+    file, chunk id), whatever order the chunks were added in.
+    """
+
+    def __init__(self) -> None:
+        self.chunk_ids: list[str] = []  # chunk number -> chunk id
+        self.mtimes: list[int] = []  # chunk number -> mtime_ns of its keys file
+        self.main = _Table.empty()
+        self.recent = _Table.empty()
+
+    def __len__(self) -> int:
+        return len(self.main) + len(self.recent)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the key tables (the chunk table, one entry a chunk, is not counted)."""
+        return sum(a.nbytes for t in (self.main, self.recent) for a in t.columns())
+
+    def add(self, chunks: list[tuple[str, int, np.ndarray]]) -> None:
+        """Index chunks given as (chunk id, mtime_ns of its keys file, its keys as ``S16``)."""
+        if not chunks:
+            return
+        first = len(self.chunk_ids)
+        sizes = [len(keys) for _id, _mtime, keys in chunks]
+        for chunk_id, mtime_ns, _keys in chunks:
+            self.chunk_ids.append(chunk_id)
+            self.mtimes.append(mtime_ns)
+        hi, lo = _halves(np.concatenate([keys for _id, _mtime, keys in chunks]))
+        number = np.repeat(np.arange(first, len(self.chunk_ids), dtype=np.int32), sizes)
+        row = np.concatenate([np.arange(n, dtype=np.int32) for n in sizes])
+        rank = self._rank()
+        batch, _pos = self.main.absorb(_Table(hi, lo, number, row).preferred(rank), rank)
+        self.recent = self.recent.merged(*self.recent.absorb(batch, rank))
+        if len(self.recent) > max(len(self.main) // 8, _RECENT_MIN):
+            pos, _found = self.main.search(self.recent.hi, self.recent.lo)
+            self.main, self.recent = self.main.merged(self.recent, pos), _Table.empty()
+
+    def lookup(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(chunk number, row) of each ``S16`` key, as int32 arrays; chunk number -1 where none holds it."""
+        hi, lo = _halves(keys)
+        order = np.argsort(hi)  # searched in key order, the tables are read front to back
+        hi, lo = hi[order], lo[order]
+        chunk = np.full(len(order), -1, dtype=np.int32)
+        row = np.zeros(len(order), dtype=np.int32)
+        for table in (self.main, self.recent):
+            pos, found = table.search(hi, lo)
+            chunk[order[found]] = table.chunk[pos[found]]
+            row[order[found]] = table.row[pos[found]]
+        return chunk, row
+
+    def drop(self, numbers: list[int]) -> None:
+        """Forget the keys read from these chunks (gone bad), so that they are encoded again."""
+        self.main = self.main.subset(~np.isin(self.main.chunk, numbers))
+        self.recent = self.recent.subset(~np.isin(self.recent.chunk, numbers))
+
+    def _rank(self) -> np.ndarray:
+        """Each chunk number's place in (mtime_ns, chunk id) order, as int64: the smaller is preferred."""
+        order = sorted(range(len(self.chunk_ids)), key=lambda c: (self.mtimes[c], self.chunk_ids[c]))
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(len(order))
+        return rank
+
+
 @dataclass
 class _Namespace:
     """What this object knows about one namespace directory."""
 
     path: Path
     dim: int | None = None
-    # text key -> (chunk id, row in that chunk), from the preferred chunk holding the text.
-    index: dict[str, tuple[str, int]] = field(default_factory=dict)
-    # chunk id -> (mtime_ns of its keys file, chunk id): the smallest wins, in every process.
-    rank: dict[str, tuple[int, str]] = field(default_factory=dict)
+    index: _Index = field(default_factory=_Index)
     # chunk ids already looked at (loaded or rejected), so a refresh reads only new ones.
     seen: set[str] = field(default_factory=set)
     key_written: bool = False
+    locked: bool = False  # this object holds the namespace lock
 
 
 class EmbeddingCache:
@@ -110,15 +278,18 @@ class EmbeddingCache:
     several threads at once; several processes are fine.
 
     ``stats`` counts, over this object's lifetime, the *distinct* texts served
-    from the cache (``hits``) and the distinct texts passed to ``encode`` and
-    persisted (``encoded``); a duplicate within one call counts once. Reset it
-    by assigning a fresh dict.
+    from the cache (``hits``, by ``get_or_encode`` and ``vectors``) and the
+    distinct texts persisted (``encoded``: passed to ``encode``, or given to
+    ``store``); a duplicate within one call counts once. Reset it by assigning
+    a fresh dict.
     """
 
     def __init__(self, root: Path | str) -> None:
         self.root = Path(root).expanduser()
         self.stats: dict[str, int] = {"hits": 0, "encoded": 0}
         self._namespaces: dict[str, _Namespace] = {}
+
+    text_keys = staticmethod(text_keys)
 
     # ------------------------------------------------------------------ public
 
@@ -151,37 +322,117 @@ class EmbeddingCache:
         """
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
-        keys, first_text = _text_keys(texts)
-        unique = list(first_text)  # distinct keys, in order of first occurrence
+        keys = text_keys(texts)
+        first, inverse = _distinct(keys)
+        unique = keys[first]
         ns_id = namespace_id(settings, role)
         ns = self._namespace(ns_id)
-        label = _model_label(settings, ns_id)
-        if not keys:
+        if not len(keys):
             self._refresh(ns)
             return np.zeros((0, ns.dim or 0), dtype=np.float32)
         encoded = 0
         for _attempt in range(3):
             self._refresh(ns)
-            if any(k not in ns.index for k in unique):
+            if (ns.index.lookup(unique)[0] < 0).any():
                 with self._locked(ns):
                     self._refresh(ns)  # what a run holding the lock before us wrote
-                    pending = [k for k in unique if k not in ns.index]
-                    encoded += self._encode_missing(ns, settings, role, label, pending, first_text,
-                                                    encode, chunk_size, progress)
+                    encoded += self._encode_missing(ns, settings, role, _model_label(settings, ns_id), unique,
+                                                    [texts[i] for i in first], encode, chunk_size, progress)
             try:
-                out = self._gather(ns, unique, keys)
+                out = self._gather(ns, *ns.index.lookup(unique))
             except _StaleChunks:
                 # A chunk vanished or went bad between indexing and reading:
                 # it is dropped from the index; go round again and re-encode.
                 continue
             self.stats["hits"] += max(len(unique) - encoded, 0)
-            return out
+            return out if len(unique) == len(keys) else out[inverse]
+        raise ModelError(f"embedding cache {ns.path} keeps losing chunks while being read")
+
+    @contextmanager
+    def lock(self, settings: dict, role: str) -> Iterator[None]:
+        """Hold the lock of the (settings, role) namespace for the block, as a run encoding into it does.
+
+        Says once on stderr when another run holds it, then waits. Re-entrant within this object: its
+        own ``get_or_encode`` inside the block encodes without waiting for itself. ``store`` never
+        takes the lock, so worker processes can persist chunks while a driver holds it.
+        """
+        with self._locked(self._namespace(namespace_id(settings, role))):
+            yield
+
+    def missing(self, settings: dict, role: str, texts: Sequence[str]) -> list[str]:
+        """The distinct ``texts`` no complete chunk holds (after a refresh), in order of first occurrence."""
+        keys = text_keys(texts)
+        first, _inverse = _distinct(keys)
+        ns = self._namespace(namespace_id(settings, role))
+        self._refresh(ns)
+        return [texts[i] for i in first[ns.index.lookup(keys[first])[0] < 0]]
+
+    def store(self, settings: dict, role: str, texts: Sequence[str], vectors: object) -> None:
+        """Persist ``vectors`` (row i for ``texts[i]``) as one chunk, without taking the namespace lock.
+
+        ``vectors`` is checked as ``get_or_encode`` checks an encoder's output (2-D, one finite float
+        row per text, the dimension of the namespace's chunks), else ModelError and nothing is written.
+        A text given twice is stored once, with its first row; texts already cached are stored again
+        (harmless: readers keep preferring the older chunk). Counted in ``stats["encoded"]``. No texts:
+        nothing is checked or written.
+        """
+        keys = text_keys(texts)
+        if not len(keys):
+            return
+        first, _inverse = _distinct(keys)
+        ns_id = namespace_id(settings, role)
+        ns = self._namespace(ns_id)
+        if ns.dim is None:
+            ns.dim = self._first_dim(ns)
+        arr = self._validated(vectors, len(keys), ns, _model_label(settings, ns_id))
+        self._persist(ns, settings, role, keys[first], arr[first])
+        self.stats["encoded"] += len(first)
+
+    def vectors(self, settings: dict, role: str, keys: np.ndarray | Sequence[str]) -> np.ndarray:
+        """float32 ``(len(keys), d)``: the cached row of each text key, in order, read from the chunks.
+
+        ``keys`` is a ``text_keys`` array, or text keys as 32-hex-digit strings (a list or a numpy
+        array). ModelError, saying how many distinct keys are missing, when any is not cached after a
+        refresh. A fresh, writable array; distinct keys count in ``stats["hits"]``. No keys give
+        ``(0, d)``, or ``(0, 0)`` while the namespace holds no vectors.
+        """
+        keys = _as_keys(keys)
+        first, inverse = _distinct(keys)
+        unique = keys[first]
+        ns = self._namespace(namespace_id(settings, role))
+        for _attempt in range(3):
+            self._refresh(ns)
+            chunk, row = ns.index.lookup(unique)
+            absent = int(np.count_nonzero(chunk < 0))
+            if absent:
+                raise ModelError(f"{absent} of {len(unique)} distinct text keys are not in the "
+                                 f"embedding cache {ns.path}")
+            try:
+                out = self._gather(ns, chunk, row)
+            except _StaleChunks:
+                continue  # its keys are dropped: they are reported missing next round
+            self.stats["hits"] += len(unique)
+            return out if len(unique) == len(keys) else out[inverse]
         raise ModelError(f"embedding cache {ns.path} keeps losing chunks while being read")
 
     # ---------------------------------------------------------------- encoding
 
     @contextmanager
     def _locked(self, ns: _Namespace) -> Iterator[None]:
+        """The namespace lock, unless this object holds it already (then a no-op)."""
+        if ns.locked:
+            yield
+            return
+        with self._flock(ns):
+            ns.locked = True
+            try:
+                yield
+            finally:
+                ns.locked = False
+
+    @staticmethod
+    @contextmanager
+    def _flock(ns: _Namespace) -> Iterator[None]:
         """The namespace lock; says once on stderr when another run holds it (we then wait)."""
         with namespace_lock(ns.path, wait=False) as held:
             if held:
@@ -191,34 +442,25 @@ class EmbeddingCache:
         with namespace_lock(ns.path):
             yield
 
-    def _encode_missing(self, ns: _Namespace, settings: dict, role: str, label: str,
-                        pending: list[str], first_text: dict[str, str],
-                        encode: Callable[[list[str]], np.ndarray], chunk_size: int,
+    def _encode_missing(self, ns: _Namespace, settings: dict, role: str, label: str, keys: np.ndarray,
+                        texts: list[str], encode: Callable[[list[str]], np.ndarray], chunk_size: int,
                         progress: str | None) -> int:
-        """Encode and persist ``pending`` keys chunk by chunk; returns how many were encoded."""
-        encoded = 0
+        """Encode and persist chunk by chunk the distinct ``keys`` (of ``texts``) not cached; returns how many."""
+        pending = np.flatnonzero(ns.index.lookup(keys)[0] < 0)
+        encoded = pos = 0
         with tqdm(total=len(pending), desc=progress, unit="text", file=sys.stderr,
-                  disable=not pending, dynamic_ncols=True) as bar:
-            pos = 0
+                  disable=not len(pending), dynamic_ncols=True) as bar:
             while pos < len(pending):
                 if pos:  # another process may have cached some of the rest meanwhile
                     self._refresh(ns)
-                chunk: list[str] = []
-                while pos < len(pending) and len(chunk) < chunk_size:
-                    k = pending[pos]
-                    pos += 1
-                    if k in ns.index:
-                        bar.update(1)
-                    else:
-                        chunk.append(k)
-                if not chunk:
-                    continue
-                vectors = self._validated(encode([first_text[k] for k in chunk]),
-                                          len(chunk), ns, label)
-                self._persist(ns, settings, role, chunk, vectors)
-                encoded += len(chunk)
-                self.stats["encoded"] += len(chunk)
-                bar.update(len(chunk))
+                chunk, end = _next_chunk(ns.index, keys, pending, pos, chunk_size)
+                if len(chunk):
+                    vectors = self._validated(encode([texts[i] for i in chunk]), len(chunk), ns, label)
+                    self._persist(ns, settings, role, keys[chunk], vectors)
+                    encoded += len(chunk)
+                    self.stats["encoded"] += len(chunk)
+                bar.update(end - pos)
+                pos = end
         return encoded
 
     @staticmethod
@@ -246,8 +488,9 @@ class EmbeddingCache:
                              f"(non-finite values in {bad} of {n} rows)")
         return arr
 
-    def _persist(self, ns: _Namespace, settings: dict, role: str, chunk: list[str],
+    def _persist(self, ns: _Namespace, settings: dict, role: str, keys: np.ndarray,
                  vectors: np.ndarray) -> None:
+        """Write one chunk (``S16`` keys, their rows) and index it."""
         if not ns.key_written:
             key_path = ns.path / "key.json"
             if not key_path.exists():
@@ -256,7 +499,7 @@ class EmbeddingCache:
             ns.key_written = True
         chunk_id = uuid.uuid4().hex
         dim = int(vectors.shape[1])
-        keys_body = json.dumps({"format": _FORMAT, "dim": dim, "n": len(chunk), "keys": chunk})
+        keys_body = json.dumps({"format": _FORMAT, "dim": dim, "n": len(keys), "keys": _hex_list(keys)})
         # Data first, keys last: the keys file is what makes the chunk visible.
         atomic_write(ns.path / f"{chunk_id}.npy", lambda f: np.save(f, vectors))
         keys_path = atomic_write_text(ns.path / f"{chunk_id}{_KEYS_SUFFIX}", keys_body)
@@ -264,7 +507,7 @@ class EmbeddingCache:
         if ns.dim is None:
             ns.dim = dim
         # Ranked by the same stat every reader sees, not "my own chunk first".
-        _index_chunk(ns, chunk_id, keys_path.stat().st_mtime_ns, chunk)
+        ns.index.add([(chunk_id, keys_path.stat().st_mtime_ns, keys)])
 
     # ----------------------------------------------------------------- reading
 
@@ -277,10 +520,36 @@ class EmbeddingCache:
 
     def _refresh(self, ns: _Namespace) -> None:
         """Index the complete chunks that appeared since the last look."""
+        batch: list[tuple[str, int, np.ndarray]] = []
+        for mtime, chunk_id in self._unseen(ns):
+            ns.seen.add(chunk_id)
+            loaded = self._load_chunk(ns, chunk_id)
+            if loaded is None:
+                continue
+            dim, chunk_keys = loaded
+            if ns.dim is None:
+                ns.dim = dim
+            batch.append((chunk_id, mtime, chunk_keys))
+            if sum(len(keys) for _id, _mtime, keys in batch) >= _ADD_BATCH:
+                ns.index.add(batch)
+                batch = []
+        ns.index.add(batch)
+
+    def _first_dim(self, ns: _Namespace) -> int | None:
+        """The dimension a refresh would give the namespace: that of its first chunk, in (mtime_ns, id) order, that loads."""
+        for _mtime, chunk_id in self._unseen(ns):
+            loaded = self._load_chunk(ns, chunk_id)
+            if loaded is not None:
+                return loaded[0]
+        return None
+
+    @staticmethod
+    def _unseen(ns: _Namespace) -> list[tuple[int, str]]:
+        """(mtime_ns of its keys file, chunk id) of each complete chunk not looked at yet, sorted."""
         try:
             entries = list(os.scandir(ns.path))
         except FileNotFoundError:
-            return
+            return []
         new: list[tuple[int, str]] = []
         for entry in entries:
             m = _CHUNK_KEYS_RE.match(entry.name)
@@ -291,19 +560,11 @@ class EmbeddingCache:
             except FileNotFoundError:
                 continue
             new.append((mtime, m.group(1)))
-        for mtime, chunk_id in sorted(new):
-            ns.seen.add(chunk_id)
-            loaded = self._load_chunk(ns, chunk_id)
-            if loaded is None:
-                continue
-            dim, chunk_keys = loaded
-            if ns.dim is None:
-                ns.dim = dim
-            _index_chunk(ns, chunk_id, mtime, chunk_keys)
+        return sorted(new)
 
     @staticmethod
-    def _load_chunk(ns: _Namespace, chunk_id: str) -> tuple[int, list[str]] | None:
-        """(dim, keys) of a complete, consistent chunk; None (with a warning) otherwise."""
+    def _load_chunk(ns: _Namespace, chunk_id: str) -> tuple[int, np.ndarray] | None:
+        """(dim, ``S16`` keys) of a complete, consistent chunk; None (with a warning) otherwise."""
         keys_path = ns.path / f"{chunk_id}{_KEYS_SUFFIX}"
         npy_path = ns.path / f"{chunk_id}.npy"
         try:
@@ -311,6 +572,7 @@ class EmbeddingCache:
             dim, n, chunk_keys = int(meta["dim"]), int(meta["n"]), meta["keys"]
             if not isinstance(chunk_keys, list) or len(chunk_keys) != n:
                 raise ValueError("keys do not match n")
+            keys = _keys_from_hex(chunk_keys)
             data = np.load(npy_path, mmap_mode="r")
             shape, dtype = data.shape, data.dtype
             del data
@@ -322,66 +584,112 @@ class EmbeddingCache:
             warnings.warn(f"ignoring bad embedding-cache chunk {keys_path}: {exc}",
                           RuntimeWarning, stacklevel=3)
             return None
-        return dim, [str(k) for k in chunk_keys]
+        return dim, keys
 
-    def _gather(self, ns: _Namespace, unique: list[str], keys: list[str]) -> np.ndarray:
-        assert ns.dim is not None
-        slot = {k: i for i, k in enumerate(unique)}
-        by_chunk: dict[str, tuple[list[int], list[int]]] = {}
-        for i, k in enumerate(unique):
-            chunk_id, row = ns.index[k]
-            dst, src = by_chunk.setdefault(chunk_id, ([], []))
-            dst.append(i)
-            src.append(row)
-        out = np.empty((len(unique), ns.dim), dtype=np.float32)
-        stale: list[str] = []
-        for chunk_id, (dst, src) in by_chunk.items():
+    def _gather(self, ns: _Namespace, chunk: np.ndarray, row: np.ndarray) -> np.ndarray:
+        """The rows at (chunk number, row), each chunk read once through mmap; _StaleChunks if one went bad."""
+        if (chunk < 0).any():
+            raise _StaleChunks([])
+        out = np.empty((len(chunk), ns.dim or 0), dtype=np.float32)
+        order = np.argsort(chunk.astype(np.int64) << 32 | row)  # by chunk, rows ascending
+        stale: list[int] = []
+        for part in np.split(order, np.flatnonzero(np.diff(chunk[order])) + 1):
+            if not len(part):
+                continue
+            number, rows = int(chunk[part[0]]), row[part]
+            path = ns.path / f"{ns.index.chunk_ids[number]}.npy"
             try:
-                data = np.load(ns.path / f"{chunk_id}.npy", mmap_mode="r")
-                if data.ndim != 2 or data.shape[1] != ns.dim or max(src) >= data.shape[0]:
+                data = np.load(path, mmap_mode="r")
+                if data.ndim != 2 or data.shape[1] != ns.dim or rows[-1] >= data.shape[0]:
                     raise ValueError(f"shape {data.shape}")
-                out[dst] = data[np.asarray(src)]
+                out[part] = data[rows]
                 del data
             except (OSError, ValueError, EOFError) as exc:
-                warnings.warn(f"embedding-cache chunk {ns.path / chunk_id}.npy unreadable: "
-                              f"{exc}", RuntimeWarning, stacklevel=3)
-                stale.append(chunk_id)
+                warnings.warn(f"embedding-cache chunk {path} unreadable: {exc}", RuntimeWarning, stacklevel=3)
+                stale.append(number)
         if stale:
-            gone = set(stale)
-            ns.index = {k: v for k, v in ns.index.items() if v[0] not in gone}
+            ns.index.drop(stale)
             raise _StaleChunks(stale)
-        if len(unique) == len(keys):
-            return out
-        return out[np.fromiter((slot[k] for k in keys), dtype=np.intp, count=len(keys))]
+        return out
 
 
 class _StaleChunks(Exception):
     pass
 
 
-def _index_chunk(ns: _Namespace, chunk_id: str, mtime_ns: int, chunk_keys: list[str]) -> None:
-    """Point each key at this chunk unless a preferred one (smaller (mtime_ns, chunk id)) holds it.
+def _next_chunk(index: _Index, keys: np.ndarray, pending: np.ndarray, pos: int,
+                size: int) -> tuple[np.ndarray, int]:
+    """Up to ``size`` of ``pending[pos:]`` (positions in ``keys``) not indexed yet, and where the scan stopped."""
+    parts = []
+    found = 0
+    while pos < len(pending) and found < size:
+        window = pending[pos:pos + size - found]
+        pos += len(window)
+        parts.append(window[index.lookup(keys[window])[0] < 0])
+        found += len(parts[-1])
+    return (np.concatenate(parts) if parts else pending[:0]), pos
 
-    The order does not depend on which chunks a process saw first or wrote itself, so every
-    reader scores the same duplicate.
-    """
-    rank = ns.rank[chunk_id] = (mtime_ns, chunk_id)
-    for row, k in enumerate(chunk_keys):
-        held = ns.index.get(k)
-        if held is None or rank < ns.rank[held[0]]:
-            ns.index[k] = (chunk_id, row)
+
+def _halves(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``S16`` keys as two contiguous uint64 arrays (their bytes in native order: any fixed order sorts)."""
+    pairs = np.ascontiguousarray(keys, dtype=_KEY).view(np.uint64).reshape(-1, 2)
+    return pairs[:, 0].copy(), pairs[:, 1].copy()
 
 
-def _text_keys(texts: Sequence[str]) -> tuple[list[str], dict[str, str]]:
-    """(the key of each text, in order; each distinct key -> its first text)."""
-    keys = []
-    first_text: dict[str, str] = {}
-    for i, t in enumerate(texts):
-        if not isinstance(t, str):
-            raise TypeError(f"texts[{i}] is {type(t).__name__}, not str")
-        keys.append(text_key(t))
-        first_text.setdefault(keys[-1], t)
-    return keys, first_text
+def _key_order(hi: np.ndarray, lo: np.ndarray, tiebreak: np.ndarray) -> np.ndarray:
+    """The permutation sorting by (hi, lo, tiebreak): an argsort of ``hi``, a lexsort of the rows sharing it."""
+    order = np.argsort(hi)
+    sorted_hi = hi[order]
+    tie = np.flatnonzero(sorted_hi[1:] == sorted_hi[:-1])
+    if tie.size:
+        slots = np.union1d(tie, tie + 1)  # whole runs of equal ``hi``, which keep their slots
+        run = order[slots]
+        order[slots] = run[np.lexsort((tiebreak[run], lo[run], hi[run]))]
+    return order
+
+
+def _run_starts(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
+    """For keys sorted by (hi, lo): True where a key differs from the one before it."""
+    starts = np.ones(len(hi), dtype=bool)
+    starts[1:] = (hi[1:] != hi[:-1]) | (lo[1:] != lo[:-1])
+    return starts
+
+
+def _distinct(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the position of each distinct key's first occurrence, in order; each key's index among those)."""
+    hi, lo = _halves(keys)
+    order = _key_order(hi, lo, np.arange(len(keys)))
+    starts = _run_starts(hi[order], lo[order])
+    first = order[starts]  # sorted by key; the smallest position of each
+    by_position = np.argsort(first)
+    renumber = np.empty(len(first), dtype=np.intp)
+    renumber[by_position] = np.arange(len(first))
+    inverse = np.empty(len(keys), dtype=np.intp)
+    inverse[order] = renumber[np.cumsum(starts) - 1]
+    return first[by_position], inverse
+
+
+def _keys_from_hex(hexes: list[str]) -> np.ndarray:
+    """``S16`` keys from text keys as 32-hex-digit strings; ValueError (TypeError) for anything else."""
+    if set(map(len, hexes)) - {32}:
+        raise ValueError("text keys must be 32 hex digits")
+    raw = bytes.fromhex("".join(hexes))
+    if len(raw) != 16 * len(hexes):  # fromhex skips whitespace
+        raise ValueError("text keys must be 32 hex digits")
+    return np.frombuffer(raw, dtype=_KEY)
+
+
+def _as_keys(keys: np.ndarray | Sequence[str]) -> np.ndarray:
+    """``S16`` keys from a ``text_keys`` array, or from hex text keys in a list or a numpy array."""
+    if isinstance(keys, np.ndarray):
+        return keys if keys.dtype == _KEY else _keys_from_hex(keys.tolist())
+    return _keys_from_hex(list(keys))
+
+
+def _hex_list(keys: np.ndarray) -> list[str]:
+    """``S16`` keys as the 32-hex-digit strings the keys files hold."""
+    digits = keys.tobytes().hex()
+    return [digits[i:i + 32] for i in range(0, len(digits), 32)]
 
 
 def _model_label(settings: dict, ns_id: str) -> str:
