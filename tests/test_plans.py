@@ -27,7 +27,7 @@ def test_shipped_plan_loads(path):
     runs = plan_runs(plan)
     assert len(runs) == len(plan.all_models()) * len(plan.suites)
     for run in runs:
-        assert set(run) == {"model", "suite", "precisions", "dims", "limit_queries"}
+        assert set(run) == {"model", "suite", "precisions", "dims", "limit_queries", "engine"}
         assert run["precisions"] and all(isinstance(p, str) for p in run["precisions"])
 
 
@@ -72,7 +72,22 @@ def test_global_dims_and_defaults():
     runs = plan_runs(plan)
     assert [r["dims"] for r in runs] == [[128, 32], [64]]
     assert runs[0] == {"model": "a", "suite": "default", "precisions": ["fp32", "binary"], "dims": [128, 32],
-                       "limit_queries": 100}
+                       "limit_queries": 100, "engine": "local"}
+
+
+def test_a_plan_names_its_engine_and_the_command_line_overrides_it(monkeypatch, tmp_path):
+    import embedbench.engine.plans as engine_plans
+
+    plan = EvalPlan.model_validate({"name": "p", "models": ["a"], "engine": "ray"})
+    assert [r["engine"] for r in plan_runs(plan)] == ["ray"]
+    with pytest.raises(EmbedbenchError, match="engine"):
+        load_plan(write(tmp_path, "name: p\nmodels: [a]\nengine: spark\n"))
+    seen = []
+    monkeypatch.setattr(engine_plans, "check_plan", lambda plan: None)
+    monkeypatch.setattr(engine_plans, "evaluate", lambda **kw: seen.append(kw["engine"]) or [])
+    engine_plans.evaluate_plan(plan)
+    engine_plans.evaluate_plan(plan, engine="local")
+    assert seen == ["ray", "local"]
 
 
 def write(tmp_path: Path, text: str) -> Path:

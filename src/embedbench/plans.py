@@ -15,13 +15,14 @@ names, its suites and models, is checked by `embedbench.engine.plans.check_plan`
     precisions: [fp32, int8, binary]
     dims: [384, 128]             # optional: for models without their own dims (null: full size)
     limit_queries: null          # optional: a seeded sample of N queries per task
+    engine: local                # optional: local | ray (`--engine` overrides it)
     gate: {max_task_drop: 0.01, max_suite_drop: 0.005, alpha: 0.05, min_queries: 30}
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -103,6 +104,7 @@ class EvalPlan(BaseModel):
     precisions: list[str] = Field(default_factory=lambda: ["fp32"], min_length=1)
     dims: list[int] | None = None
     limit_queries: int | None = Field(None, ge=1)
+    engine: Literal["local", "ray"] = Field("local", description="where it runs (`--engine` overrides it)")
     gate: GateConfig = Field(default_factory=GateConfig)
 
     @field_validator("models", "baselines", mode="before")
@@ -210,6 +212,7 @@ def plan_runs(plan: EvalPlan) -> list[dict[str, Any]]:
             "precisions": list(plan.precisions),
             "dims": list(dims) if (dims := plan.dims_for(model)) is not None else None,
             "limit_queries": plan.limit_queries,
+            "engine": plan.engine,
         }
         for model in plan.all_models()
         for suite in plan.suites

@@ -49,6 +49,14 @@ def _add_eval_arguments(ev: argparse.ArgumentParser) -> None:
     ev.add_argument("--batch-size", type=int, default=32)
     ev.add_argument("--max-length", type=int, help="max tokens per text (default: the model's)")
     ev.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ev.add_argument("--engine", choices=["local", "ray"],
+                    help="local (default): this process; ray: encode with Ray Data actors and search shards as "
+                         "Ray tasks (pip install 'embedbench[ray]')")
+    ev.add_argument("--shard-size", type=int, help="documents read and searched at a time (default 262144)")
+    ev.add_argument("--ray-address", help="--engine ray: the cluster (default $RAY_ADDRESS, else a local one)")
+    ev.add_argument("--workers", type=int, help="--engine ray: encoding actors (default: 2)")
+    ev.add_argument("--gpus-per-worker", type=float, help="--engine ray: GPUs per actor (e.g. 1)")
+    ev.add_argument("--cpus-per-worker", type=float, help="--engine ray: CPUs per actor (default 1)")
     ev.add_argument("--trust-remote-code", action="store_true",
                     help="load a pinned preset through its own hub code instead of embedbench's loader")
 
@@ -105,10 +113,13 @@ def eval_command(args: argparse.Namespace, argv: list[str]) -> int:
 
 def _eval_settings(args: argparse.Namespace, argv: list[str]) -> dict[str, object]:
     """The `evaluate` arguments a plan's runs share with a single run."""
+    given = {"engine": args.engine, "shard_size": args.shard_size, "ray_address": args.ray_address,
+             "workers": args.workers, "gpus_per_worker": args.gpus_per_worker, "cpus_per_worker": args.cpus_per_worker}
     return dict(results_dir=args.results_dir, data_dir=args.data_dir, batch_size=args.batch_size,
                 max_length=args.max_length, device=args.device, trust_remote_code=args.trust_remote_code,
                 corpus_sizes=args.corpus_size, context=args.context, rescore_depth=args.rescore_depth,
-                generator=args.generator, rag_k=args.rag_k, command=["embedbench", *argv])
+                generator=args.generator, rag_k=args.rag_k, command=["embedbench", *argv],
+                **{k: v for k, v in given.items() if v is not None})
 
 
 def _evaluate_model(args: argparse.Namespace, argv: list[str]) -> list:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from embedbench.errors import EmbedbenchError
@@ -35,7 +36,9 @@ class RetrievalData:
     as trec_eval reads it). Queries without any qrels entry are dropped by `validate`.
     """
 
-    corpus: dict[str, Document]
+    # A dict, or a corpus that generates its documents on demand (data/synthetic/corpus.py), which
+    # holds only some (`held_documents()`) and hashes the rest by how it generates them (`content_digest`).
+    corpus: Mapping[str, Document]
     queries: dict[str, Query]
     qrels: dict[str, dict[str, int]]
     source: str = ""
@@ -50,7 +53,8 @@ class RetrievalData:
 
     def validate(self) -> "RetrievalData":
         """Check cross references and texts; raise EmbedbenchError naming the id."""
-        for did, doc in self.corpus.items():
+        held = getattr(self.corpus, "held_documents", None)
+        for did, doc in (held() if held else self.corpus).items():
             if not isinstance(doc.text, str) or not doc.full_text.strip():
                 raise EmbedbenchError(f"{self.source}: document {did!r} has an empty or non-string text")
         for qid, q in self.queries.items():
@@ -86,7 +90,10 @@ class RetrievalData:
     def content_hash(self) -> str:
         """sha256 over corpus, queries and qrels in a canonical order (the dataset hash)."""
         h = hashlib.sha256()
-        for did in sorted(self.corpus):
+        digest = getattr(self.corpus, "content_digest", None)
+        if digest is not None:
+            digest(h)
+        for did in sorted(self.corpus) if digest is None else ():
             d = self.corpus[did]
             h.update(json.dumps(["d", did, d.title, d.text], ensure_ascii=False).encode())
         for qid in sorted(self.queries):

@@ -16,6 +16,7 @@ from embedbench.encoders.protocol import Encoder, SearchModel
 from embedbench.encoders.settings import EncodeSettings
 from embedbench.engine.cache import EmbeddingCache
 from embedbench.engine.encoding import resolve_context
+from embedbench.engine.executors import EngineOptions, LocalExecutor, open_executor
 from embedbench.errors import EmbedbenchError
 from embedbench.scoring.precision import PrecisionSpec, check_dims, check_served, parse_precisions
 
@@ -56,6 +57,8 @@ class RunContext:
     rag_k: int
     command: list[str]
     encoding_variant: Variant
+    executor: LocalExecutor  # or the Ray executor (engine/ray_cluster.py): same steps, same numbers
+    shard_size: int
 
     @property
     def dense(self) -> bool:
@@ -136,6 +139,7 @@ class RunRequest:
     generator: str | object | None
     rag_k: int
     command: list[str]
+    engine: EngineOptions = EngineOptions()
 
 
 def open_run(request: RunRequest) -> RunContext:
@@ -146,9 +150,11 @@ def open_run(request: RunRequest) -> RunContext:
     check_dims([d for d in request.dims if d is not None], encoder.meta.dim)  # none past the model's size
     variant = encoding_variant(encoder, request.settings, loaded=isinstance(request.model, str))
     name = request.model if isinstance(request.model, str) else encoder.meta.name
+    executor = open_executor(request.engine, request.model, request.settings, request.cache.root)
     return RunContext(
         model_name=name, hub_id=hub_id(name), encoder=encoder, settings=request.settings, cache=request.cache,
         specs=specs, dims=request.dims, limit_queries=request.limit_queries, context=context,
         rescore_depth=request.rescore_depth, generator=open_generator(request.generator, request.settings.device),
-        rag_k=request.rag_k, command=request.command, encoding_variant=variant)
+        rag_k=request.rag_k, command=request.command, encoding_variant=variant, executor=executor,
+        shard_size=request.engine.shard_size)
 

@@ -15,7 +15,7 @@ def score_lexical(run: RunContext, q: TaskQueries) -> tuple[Result, PerQuery]:
     """Index the corpus (counted as encoding), search every query, score the ranking: one Result."""
     doc_texts = q.doc_texts()
     t0 = time.perf_counter()
-    run.encoder.index(q.doc_ids, doc_texts)
+    run.encoder.index([q.doc_ids[i] for i in range(len(q.doc_ids))], doc_texts)
     stats = EncodingStats(time.perf_counter() - t0, encoded=len(doc_texts), cached=0)
     t1 = time.perf_counter()
     hits = run.encoder.search(q.query_texts, min(TOP_K, len(q.doc_ids)))

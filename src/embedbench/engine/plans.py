@@ -24,12 +24,13 @@ def check_plan(plan: EvalPlan) -> None:
 def evaluate_plan(plan: EvalPlan, *, limit_queries: int | None = None, **settings: Any) -> list[Result]:
     """Check the plan whole, then `evaluate` each of its runs; `limit_queries` overrides the plan's.
 
-    `settings` are the other `evaluate` arguments (results_dir, device, ...) shared by every run.
+    `settings` are the other `evaluate` arguments (results_dir, device, ...) shared by every run; an
+    engine setting given there (the command line's `--engine`) overrides the plan's.
     """
     check_plan(plan)
     results = []
     for run in plan_runs(plan):
         if limit_queries is not None:
             run["limit_queries"] = limit_queries
-        results.extend(evaluate(**run, **settings))
+        results.extend(evaluate(**{**run, **settings}))
     return results

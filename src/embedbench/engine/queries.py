@@ -7,6 +7,7 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from embedbench.data.corpus import CorpusOrder, search_order
 from embedbench.data.spec import TaskSpec
 from embedbench.data.types import RetrievalData
 from embedbench.engine.context import RunContext, Variant
@@ -21,7 +22,7 @@ class TaskQueries:
 
     task: PlannedTask
     qids: list[str]
-    doc_ids: list[str]  # the corpus in search order
+    doc_ids: CorpusOrder  # the corpus in search order (ids descending), a shard at a time
     query_texts: list[str]  # as encoded, in qids order
     variant: Variant
 
@@ -30,7 +31,8 @@ class TaskQueries:
         return self.task.subset.data
 
     def doc_texts(self) -> list[str]:
-        return [self.data.corpus[d].full_text for d in self.doc_ids]
+        """Every document's text in search order (for models that take the whole corpus at once)."""
+        return self.doc_ids.texts(0, len(self.doc_ids))
 
 
 def sample_queries(data: RetrievalData, limit: int | None) -> list[str]:
@@ -81,7 +83,7 @@ def task_queries(run: RunContext, task: PlannedTask) -> Iterator[TaskQueries]:
     data = task.subset.data
     qids = sample_queries(data, run.limit_queries)
     # Lower index wins ties in the search kernels, so order the corpus as trec_eval breaks ties.
-    doc_ids = sorted(data.corpus, reverse=True)
+    doc_ids = search_order(data.corpus)
     base = task_variant(run, task)
     for mode in instruction_modes(task.spec, data):
         variant = {**base, **({"instruction": mode} if mode else {})}

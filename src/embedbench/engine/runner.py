@@ -19,6 +19,7 @@ from embedbench.encoders.settings import EncodeSettings
 from embedbench.engine.cache import EmbeddingCache, default_cache_dir
 from embedbench.engine.context import RunContext, RunRequest, open_run, precision_specs
 from embedbench.engine.dense import score_dense
+from embedbench.engine.executors import DEFAULT_SHARD_SIZE, EngineOptions
 from embedbench.engine.lexical import score_lexical
 from embedbench.engine.plan import PlannedTask, check_run_limits, plan_evaluation
 from embedbench.engine.queries import task_queries
@@ -50,6 +51,12 @@ def evaluate(
     max_length: int | None = None,
     device: str = "cpu",
     trust_remote_code: bool = False,
+    engine: str = "local",
+    shard_size: int = DEFAULT_SHARD_SIZE,
+    ray_address: str | None = None,
+    workers: int | None = None,
+    gpus_per_worker: float = 0,
+    cpus_per_worker: float = 1,
     write: bool = True,
     command: list[str] | None = None,
 ) -> list[Result]:
@@ -64,7 +71,12 @@ def evaluate(
     `generator` (a reference such as `hf:PATH` or `http://HOST/v1?model=NAME`, or a Generator object)
     answers RAG tasks' questions from the top `rag_k` passages, adding match / exact_match / f1;
     without one, RAG tasks report retrieval-side metrics (answer_recall_at_k) only.
+    `engine` "local" runs in this process; "ray" encodes with Ray Data actors (`workers`, each with
+    `gpus_per_worker` / `cpus_per_worker`) on the cluster at `ray_address` (default $RAY_ADDRESS, else
+    a local one) and searches shards as Ray tasks. Corpora are read `shard_size` documents at a time.
+    Neither changes a number.
     """
+    options = EngineOptions(engine, shard_size, ray_address, workers, gpus_per_worker, cpus_per_worker).check()
     specs = precision_specs(precisions)
     checked_dims = check_dims(dims)
     check_run_limits(limit_queries, rescore_depth, rag_k, generator is not None, specs or [])
@@ -77,8 +89,11 @@ def evaluate(
     planned = plan_evaluation(model, suite, dataset, Path(data_dir) if data_dir else default_data_dir(),
                               cache.root, corpus_sizes, generator is not None)
     run = open_run(RunRequest(model, settings, cache, specs, checked_dims, limit_queries, context, rescore_depth,
-                              generator, rag_k, command or sys.argv))
-    return write_results(score_tasks(run, planned), out)
+                              generator, rag_k, command or sys.argv, options))
+    try:
+        return write_results(score_tasks(run, planned), out)
+    finally:
+        run.executor.close()
 
 
 def score_tasks(run: RunContext, planned: list[PlannedTask]) -> Iterator[tuple[Result, PerQuery]]:

@@ -14,7 +14,8 @@ import numpy as np
 
 from embedbench.engine.context import RunContext
 from embedbench.engine.queries import TaskQueries
-from embedbench.scoring.metrics import K_VALUES, Grades, grade_matrix, per_query_metrics, ranked_metrics, string_ranks
+from embedbench.data.corpus import tie_ranks
+from embedbench.scoring.metrics import K_VALUES, Grades, grades_at, per_query_metrics, ranked_metrics
 from embedbench.scoring.task_metrics import answer_recall, comprehensiveness
 
 TOP_K = max(K_VALUES)  # how deep each ranking goes: the largest cutoff any metric reads
@@ -33,12 +34,11 @@ class TaskJudgements:
 
 def task_judgements(q: TaskQueries) -> TaskJudgements:
     """The task's grade matrix, tie order and (for tasks that ignore identical ids) self-hit ids."""
-    data = q.data
+    data, order = q.data, q.doc_ids
     self_hits = None
     if data.extra.get("ignore_identical_ids"):  # mteb's rule (ArguAna): a query never retrieves itself
-        column = {d: i for i, d in enumerate(q.doc_ids)}
-        self_hits = np.asarray([column.get(qid, -1) for qid in q.qids], dtype=np.int64)
-    return TaskJudgements(grade_matrix(data.qrels, q.qids, q.doc_ids), string_ranks(q.doc_ids), self_hits)
+        self_hits = np.asarray([order.position(qid) for qid in q.qids], dtype=np.int64)
+    return TaskJudgements(grades_at(data.qrels, q.qids, order.position, len(order)), tie_ranks(order), self_hits)
 
 
 def drop_self_hits(q: TaskQueries, ranking: Ranking) -> None:

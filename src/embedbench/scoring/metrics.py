@@ -27,7 +27,7 @@ against :func:`per_query_metrics`).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -166,15 +166,25 @@ def grade_matrix(qrels: Mapping[str, Mapping[str, int]], qids: Sequence[str], do
     """The positive grades of ``qids`` (rows, in that order) with documents mapped to their index in
     ``doc_ids``; judged documents outside ``doc_ids`` get ids from ``len(doc_ids)`` on."""
     column = {d: i for i, d in enumerate(doc_ids)}
+    return grades_at(qrels, qids, lambda d: column.get(d, -1), len(doc_ids))
+
+
+def grades_at(qrels: Mapping[str, Mapping[str, int]], qids: Sequence[str], position: Callable[[str], int],
+              n_docs: int) -> Grades:
+    """:func:`grade_matrix` with each judged document's index given by ``position`` (-1: not in the corpus),
+    so a corpus of any size is never turned into a dict; judged documents outside it get ids from
+    ``n_docs`` on."""
+    outside: dict[str, int] = {}
     indptr, indices, data = [0], [], []
     for qid in qids:
         for doc, grade in (qrels.get(qid) or {}).items():
             if grade > 0:
-                indices.append(column.setdefault(doc, len(column)))
+                i = position(doc)
+                indices.append(i if i >= 0 else outside.setdefault(doc, n_docs + len(outside)))
                 data.append(grade)
         indptr.append(len(indices))
     return Grades(np.asarray(indptr, dtype=np.int64), np.asarray(indices, dtype=np.int64),
-                  np.asarray(data, dtype=np.float64), len(doc_ids))
+                  np.asarray(data, dtype=np.float64), n_docs)
 
 
 def string_ranks(doc_ids: Sequence[str]) -> np.ndarray:

@@ -164,16 +164,40 @@ def truncate(x: np.ndarray, dim: int | None) -> np.ndarray:
     return x[:, :dim]
 
 
-def calibrate_int8(docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+@dataclass(frozen=True)
+class ColumnRange:
+    """Per-dimension min and max of a corpus: what post-hoc int8 calibration reads, mergeable over shards.
+
+    The min (max) of shard minima (maxima) is the corpus min (max) exactly, so a corpus read a shard
+    at a time calibrates bit-identically to the whole corpus in memory.
+    """
+
+    low: np.ndarray  # float32 (d,)
+    high: np.ndarray  # float32 (d,)
+
+    @classmethod
+    def of(cls, docs: np.ndarray) -> ColumnRange:
+        x = np.asarray(docs)
+        if x.ndim != 2 or x.shape[0] == 0:
+            raise EmbedbenchError(f"int8 calibration needs a non-empty (n, d) corpus, got {x.shape}")
+        return cls(np.min(x, axis=0).astype(np.float32), np.max(x, axis=0).astype(np.float32))
+
+    def merge(self, other: ColumnRange) -> ColumnRange:
+        return ColumnRange(np.minimum(self.low, other.low), np.maximum(self.high, other.high))
+
+    def truncated(self, dim: int) -> ColumnRange:
+        """The range of the first ``dim`` columns (MRL truncation commutes with a per-column min / max)."""
+        return ColumnRange(self.low[:dim], self.high[:dim])
+
+
+def calibrate_int8(docs: np.ndarray | ColumnRange) -> tuple[np.ndarray, np.ndarray]:
     """Per-dimension (starts, steps) from the corpus min/max, as sentence-transformers'
     ``quantize_embeddings(..., "int8", calibration_embeddings=docs)`` computes them:
     ``starts = min``, ``steps = (max - min) / 255``, and a zero-range dimension gets
-    step 1 (its codes are then all -128) instead of a division by zero."""
-    x = np.asarray(docs)
-    if x.ndim != 2 or x.shape[0] == 0:
-        raise EmbedbenchError(f"int8 calibration needs a non-empty (n, d) corpus, got {x.shape}")
-    starts = np.min(x, axis=0).astype(np.float32)
-    stops = np.max(x, axis=0).astype(np.float32)
+    step 1 (its codes are then all -128) instead of a division by zero. ``docs`` may be the
+    corpus or its :class:`ColumnRange` (merged over shards)."""
+    span = docs if isinstance(docs, ColumnRange) else ColumnRange.of(docs)
+    starts, stops = span.low, span.high
     steps = (stops - starts) / np.float32(255)
     steps = np.where(steps == 0, np.float32(1), steps).astype(np.float32)
     return starts, steps
@@ -229,10 +253,13 @@ def apply_precision(
     dim: int | None,
     native: dict[str, Callable[[np.ndarray], np.ndarray]] | None,
     rescore_depth: int = DEFAULT_RESCORE_DEPTH,
+    corpus_range: ColumnRange | None = None,
 ) -> Encoded:
     """Turn float32 query and document vectors into ``spec``'s stored form at ``dim``.
 
     ``rescore_depth`` only matters for two-stage specs (binary+int8, binary+fp32).
+    ``corpus_range`` (full-dimension, over the whole corpus) calibrates post-hoc int8 when ``docs``
+    is one shard of the corpus; without it the calibration reads ``docs``.
     """
     native = native or {}
     q = np.asarray(queries)
@@ -247,12 +274,13 @@ def apply_precision(
     _check_finite(x, "document")
     tq = truncate(q, dim)
     tx = truncate(x, dim)
+    span = None if corpus_range is None else corpus_range.truncated(tx.shape[1])
     if spec.rescore is None:
-        return _encode(spec, tq, tx, native)
+        return _encode(spec, tq, tx, native, span)
     if int(rescore_depth) < 1:
         raise EmbedbenchError(f"rescore depth must be at least 1, got {rescore_depth}")
-    first = _encode(PRECISIONS[spec.kind], tq, tx, native)
-    second = _encode(PRECISIONS[spec.rescore], tq, tx, native)
+    first = _encode(PRECISIONS[spec.kind], tq, tx, native, span)
+    second = _encode(PRECISIONS[spec.rescore], tq, tx, native, span)
     first.rescore = second
     first.rescore_depth = int(rescore_depth)
     first.bytes_per_vector = spec.bytes_per_vector(first.dim)
@@ -264,15 +292,16 @@ def _encode(
     tq: np.ndarray,
     tx: np.ndarray,
     native: dict[str, Callable[[np.ndarray], np.ndarray]],
+    span: ColumnRange | None = None,
 ) -> Encoded:
-    """One single-stage spec's stored form of already truncated vectors."""
+    """One single-stage spec's stored form of already truncated vectors (``span``: the corpus range)."""
     if spec.kind in ("fp32", "fp16"):
         # fp16: normalized in float32 first (so no value can overflow float16), then stored
         # as float16; the search scores the float32 of those float16 values.
         dtype = np.float32 if spec.kind == "fp32" else np.float16
         queries, docs, quant = unit_rows(tq, dtype), unit_rows(tx, dtype), "none"
     elif spec.kind == "int8":
-        queries, docs, quant = _int8_codes(tq, tx, None if spec.force_posthoc else native.get("int8"))
+        queries, docs, quant = _int8_codes(tq, tx, None if spec.force_posthoc else native.get("int8"), span)
     elif spec.kind == "binary":
         queries, docs, quant = _binary_codes(tq, tx, None if spec.force_posthoc else native.get("binary"))
     else:
@@ -282,12 +311,14 @@ def _encode(
 
 
 def _int8_codes(
-    tq: np.ndarray, tx: np.ndarray, native: Callable[[np.ndarray], np.ndarray] | None
+    tq: np.ndarray, tx: np.ndarray, native: Callable[[np.ndarray], np.ndarray] | None,
+    span: ColumnRange | None = None,
 ) -> tuple[np.ndarray, np.ndarray, str]:
-    """(query codes, document codes, quantization): the native quantizer's, else calibrated on the corpus."""
+    """(query codes, document codes, quantization): the native quantizer's, else calibrated on the corpus
+    (``span``, or ``tx`` itself)."""
     if native is not None:
         return _native_codes(native, tq, "int8"), _native_codes(native, tx, "int8"), "native"
-    starts, steps = calibrate_int8(tx)
+    starts, steps = calibrate_int8(tx if span is None else span)
     return to_int8_posthoc(tq, starts, steps), to_int8_posthoc(tx, starts, steps), "posthoc"
 
 

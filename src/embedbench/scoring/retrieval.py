@@ -21,21 +21,27 @@ from embedbench.scoring.precision import KINDS, Encoded, inverse_norms, unit_row
 from embedbench.scoring.search import search_dense, search_hamming
 
 
-def search_encoded(enc: Encoded, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Exact top-k of ``enc``, ``k' = min(k, n_docs)`` (a two-stage spec: ``min(k, depth, n_docs)``)."""
+def search_encoded(enc: Encoded, k: int, block_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-k of ``enc``, ``k' = min(k, n_docs)`` (a two-stage spec: ``min(k, depth, n_docs)``).
+
+    ``block_size``: documents per block of the float searches (see :func:`search_dense`); the
+    engine fixes it so that a corpus searched in shards of whole blocks makes the same kernel
+    calls, hence the same float scores, as the corpus searched at once.
+    """
     if enc.rescore is not None:
         return two_stage_search(enc, k)
     if enc.kind == "binary":
         return _hamming_cosine_topk(enc, k)
     if enc.kind in ("fp32", "fp16"):
         # fp16 documents stay float16 in memory; search_dense converts them block by block.
-        return search_dense(np.asarray(enc.queries, dtype=np.float32), enc.docs, k)
+        return search_dense(np.asarray(enc.queries, dtype=np.float32), enc.docs, k, block_size)
     if enc.kind == "int8":
         # Cosine of the integer codes: the normalized query codes against the int8 document
         # codes, each document block converted to float32 (exact for integers) and scaled by
         # 1/||codes|| inside search_dense, so the index is never expanded as a whole. The
         # scores carry float32 rounding like fp32 scores do.
-        return search_dense(unit_rows(enc.queries, np.float32), enc.docs, k, doc_scale=inverse_norms(enc.docs))
+        return search_dense(unit_rows(enc.queries, np.float32), enc.docs, k, block_size,
+                            doc_scale=inverse_norms(enc.docs))
     raise EmbedbenchError(f"unknown precision kind {enc.kind!r}; valid: {', '.join(KINDS)}")
 
 

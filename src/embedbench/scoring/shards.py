@@ -48,7 +48,8 @@ def merge_topk(parts: Sequence[Part], k: int) -> Part:
     return np.take_along_axis(scores, order, 1), np.take_along_axis(idx, order, 1)
 
 
-def search_sharded(queries: Encoded, shards: Iterable[tuple[int, Encoded]], k: int) -> Part:
+def search_sharded(queries: Encoded, shards: Iterable[tuple[int, Encoded]], k: int,
+                   block_size: int | None = None) -> Part:
     """Exact top-k of ``queries`` over the corpus given as ``(offset, Encoded)`` shards.
 
     ``queries`` is an :class:`Encoded` whose query side (and kind, rescore, rescore_depth) is used;
@@ -56,18 +57,57 @@ def search_sharded(queries: Encoded, shards: Iterable[tuple[int, Encoded]], k: i
     form (its own queries are ignored). Shards are read once, in any order, and must not overlap.
     Returns what :func:`~embedbench.scoring.retrieval.search_encoded` returns on the whole corpus.
     """
-    if int(k) <= 0:
-        raise ValueError(f"k must be positive, got {k}")
-    if queries.rescore is not None:
-        return _two_stage_sharded(queries, shards, k)
-    run: Part | None = None
+    run = ShardedSearch(queries, k, block_size)
     for offset, shard in shards:
-        scores, local = search_encoded(_shard_with_queries(shard, queries), k)
-        part = (scores, local + offset)
-        run = part if run is None else merge_topk([run, part], k)
-    if run is None:
-        raise ValueError("cannot search an empty corpus (no shards)")
-    return run
+        run.add(offset, shard)
+    return run.result()
+
+
+class ShardedSearch:
+    """A running exact top-k over shards given one at a time (:func:`search_sharded`, step by step).
+
+    ``block_size`` is passed to the float searches: with shards of whole blocks (offsets and sizes
+    multiples of it, but the last), every kernel call is the one the whole corpus would make, so even
+    scores of identical vectors, which BLAS may round differently at different places in a block, are
+    the same bits. ``add`` searches one shard and merges it in; :meth:`part` is what one shard contributes, so
+    shards may be searched elsewhere (other processes) and merged here with :meth:`merge`, in any
+    order: the merge order is total, so the result does not depend on it.
+    """
+
+    def __init__(self, queries: Encoded, k: int, block_size: int | None = None) -> None:
+        if int(k) <= 0:
+            raise ValueError(f"k must be positive, got {k}")
+        if queries.rescore is not None and queries.rescore_depth is None:
+            raise ValueError("a two-stage Encoded needs rescore_depth")
+        self.queries, self.k, self.block_size = queries, int(k), block_size
+        self.run: tuple[np.ndarray, ...] | None = None
+
+    def part(self, offset: int, shard: Encoded) -> tuple[np.ndarray, ...]:
+        """One shard's contribution: its top-k (or, two-stage, its binary candidates with their rows)."""
+        shard = _shard_with_queries(shard, self.queries)
+        if self.queries.rescore is None:
+            scores, local = search_encoded(shard, self.k, self.block_size)
+            return scores, local + offset
+        dist, local = search_hamming(shard.queries, shard.docs, self.queries.rescore_depth)
+        return -dist, local + offset, shard.rescore.docs[local]  # (nq, m), (nq, m), (nq, m, d)
+
+    def merge(self, part: tuple[np.ndarray, ...]) -> None:
+        if self.run is None:
+            self.run = part
+        elif self.queries.rescore is None:
+            self.run = merge_topk([self.run, part], self.k)
+        else:
+            self.run = _merge_pool(self.run, part, self.queries.rescore_depth)
+
+    def add(self, offset: int, shard: Encoded) -> None:
+        self.merge(self.part(offset, shard))
+
+    def result(self) -> Part:
+        if self.run is None:
+            raise ValueError("cannot search an empty corpus (no shards)")
+        if self.queries.rescore is None:
+            return self.run
+        return _rerank_pool(self.queries.rescore, self.run[1], self.run[2], self.k)
 
 
 def shards_of(enc: Encoded, size: int) -> Iterator[tuple[int, Encoded]]:
@@ -98,22 +138,6 @@ def _shard_with_queries(shard: Encoded, queries: Encoded) -> Encoded:
         raise ValueError(f"shard of kind {shard.kind!r} does not match queries of kind {queries.kind!r}")
     rescore = None if queries.rescore is None else _shard_with_queries(shard.rescore, queries.rescore)
     return dataclasses.replace(shard, queries=queries.queries, rescore=rescore)
-
-
-def _two_stage_sharded(queries: Encoded, shards: Iterable[tuple[int, Encoded]], k: int) -> Part:
-    """Binary candidates merged over the shards (with their second-stage rows), then re-ranked."""
-    depth = queries.rescore_depth
-    if depth is None:
-        raise ValueError("a two-stage Encoded needs rescore_depth")
-    pool: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # (-distance, index, rows)
-    for offset, shard in shards:
-        shard = _shard_with_queries(shard, queries)
-        dist, local = search_hamming(shard.queries, shard.docs, depth)
-        part = (-dist, local + offset, shard.rescore.docs[local])  # (nq, m), (nq, m), (nq, m, d)
-        pool = part if pool is None else _merge_pool(pool, part, depth)
-    if pool is None:
-        raise ValueError("cannot search an empty corpus (no shards)")
-    return _rerank_pool(queries.rescore, pool[1], pool[2], k)
 
 
 def _merge_pool(

@@ -87,18 +87,3 @@ def iter_corpus(judged: Judged, block: Callable[[int], list[Item]], size: int, s
         remaining -= len(items)
         b += 1
         yield items
-
-
-def assemble(judged: Judged, block: Callable[[int], list[Item]], size: int, suite: str, cfg: Config) -> RetrievalData:
-    corpus: dict[str, Document] = {}
-    for items in iter_corpus(judged, block, size, suite):
-        corpus.update(items)
-    if len(corpus) != size:
-        raise EmbedbenchError(f"synthetic-{suite}: generated {len(corpus)} items for corpus_size {size} "
-                              "(duplicate ids)")
-    source = (f"synthetic-{suite}(seed={cfg.seed}, languages={','.join(cfg.languages)}, "
-              f"n_queries={cfg.n_queries}, corpus_size={size})")
-    qrels = {q: dict(r) for q, r in judged.qrels.items()}
-    data = RetrievalData(corpus=corpus, queries=dict(judged.queries), qrels=qrels, source=source,
-                         extra={"corpus_size": size, "judged_items": len(judged.corpus), "block_size": BLOCK_SIZE})
-    return data.validate()

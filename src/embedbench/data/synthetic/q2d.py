@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from functools import lru_cache
+from functools import lru_cache, partial
 
 from embedbench.data.types import Document, Query, RetrievalData
-from embedbench.data.synthetic.common import BLOCK_SIZE, Config, Intent, Item, Judged, assemble, iter_corpus, judge
+from embedbench.data.synthetic.corpus import assemble
+from embedbench.data.synthetic.common import BLOCK_SIZE, Config, Intent, Item, Judged, iter_corpus, judge
 from embedbench.data.synthetic.templates import fill, language, value_text
 from embedbench.data.synthetic.transforms import query_variant
 from embedbench.data.synthetic.world import ATTRIBUTES, KINDS, Entity, block_rng, new_entity
@@ -93,4 +94,4 @@ def iter_q2d_corpus(cfg: Config, size: int) -> Iterator[list[Item]]:
 
 
 def build_q2d(cfg: Config, size: int) -> RetrievalData:
-    return assemble(judged(cfg), lambda b: distractor_block(cfg, b), size, SUITE, cfg)
+    return assemble(judged(cfg), partial(distractor_block, cfg), size, SUITE, cfg)  # picklable: shards are generated in other processes

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from functools import lru_cache
+from functools import lru_cache, partial
 
 from embedbench.data.types import Document, Query, RetrievalData
 from embedbench.errors import EmbedbenchError
-from embedbench.data.synthetic.common import BLOCK_SIZE, Config, Intent, Item, Judged, assemble, iter_corpus, judge
+from embedbench.data.synthetic.corpus import assemble
+from embedbench.data.synthetic.common import BLOCK_SIZE, Config, Intent, Item, Judged, iter_corpus, judge
 from embedbench.data.synthetic.templates import language
 from embedbench.data.synthetic.transforms import normalize, query_variant
 from embedbench.data.synthetic.world import ATTRIBUTES, KINDS, Entity, block_rng, fresh_name
@@ -99,4 +100,4 @@ def iter_q2q_corpus(cfg: Config, size: int) -> Iterator[list[Item]]:
 
 
 def build_q2q(cfg: Config, size: int) -> RetrievalData:
-    return assemble(judged(cfg), lambda b: distractor_block(cfg, b), size, SUITE, cfg)
+    return assemble(judged(cfg), partial(distractor_block, cfg), size, SUITE, cfg)  # picklable: shards are generated in other processes
