@@ -78,3 +78,56 @@ def child_main(handler: Any) -> None:
 
     quiet()
     print(json.dumps(handler(json.loads(sys.argv[2]))), flush=True)
+
+
+def run_measured(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | str = REPO,
+                 timeout: float | None = None, log_dir: Path | None = None) -> dict[str, Any]:
+    """Run ``cmd`` as a child process; its wall seconds and its own peak RSS.
+
+    The peak is ``ru_maxrss`` of the child's ``wait4`` (the figure ``/usr/bin/time -v`` prints as
+    "Maximum resident set size": the child's peak, or that of a descendant it waited for, if larger),
+    so children run one after another each get their own figure. stdout / stderr go to files (in
+    ``log_dir`` when given, kept; else temporary), never pipes, so a chatty child cannot block.
+    On timeout the child's whole process group is killed and ``timed_out`` is True.
+    Returns ``{"rc", "wall_s", "peak_rss_bytes", "peak_rss_mib", "user_s", "sys_s", "timed_out",
+    "stdout", "stderr_tail"}``.
+    """
+    import os
+    import signal
+    import tempfile
+    import time
+
+    with tempfile.TemporaryDirectory(prefix="bench-run-") as tmp:
+        logs = Path(log_dir) if log_dir is not None else Path(tmp)
+        logs.mkdir(parents=True, exist_ok=True)
+        out_path, err_path = logs / "stdout.txt", logs / "stderr.txt"
+        with out_path.open("wb") as out, err_path.open("wb") as err:
+            t0 = time.perf_counter()
+            proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+                                    start_new_session=True)
+            timed_out = False
+            while True:
+                pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+                if pid:
+                    break
+                if timeout is not None and time.perf_counter() - t0 > timeout:
+                    timed_out = True
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    _, status, usage = os.wait4(proc.pid, 0)
+                    break
+                time.sleep(0.01)
+            wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        stdout = out_path.read_text(encoding="utf-8", errors="replace")
+        stderr = err_path.read_text(encoding="utf-8", errors="replace")
+    tail = [ln for ln in stderr.replace("\r", "\n").splitlines() if ln.strip()][-5:]
+    peak = usage.ru_maxrss * 1024  # KiB on Linux
+    return {"rc": proc.returncode, "wall_s": wall, "peak_rss_bytes": peak, "peak_rss_mib": peak / MIB,
+            "user_s": usage.ru_utime, "sys_s": usage.ru_stime, "timed_out": timed_out, "stdout": stdout,
+            "stderr_tail": "\n".join(tail)}
+
+
+def embedbench_cmd(*args: str) -> list[str]:
+    """The `embedbench` command of this interpreter's environment (its console script, else -m)."""
+    script = Path(sys.executable).with_name("embedbench")
+    return [str(script), *args] if script.is_file() else [sys.executable, "-m", "embedbench.cli", *args]

@@ -1,11 +1,15 @@
 """`make bench` entry: run the benches, write reports/bench/<name>.json and reports/bench/summary.md.
 
-    python -m bench.run [--quick] [--only sweep,overhead,search,exact] [--repeats N] [--out DIR]
+    python -m bench.run [--quick] [--only sweep,overhead,search,exact,shards,warm,ray,scale] [--repeats N] [--out DIR]
 
 Parts: sweep (encode-once precision x dim sweep vs mteb), overhead (cached encode vs raw
 SentenceTransformer.encode), search (throughput and peak RSS per precision), exact (fp32 top-k vs faiss,
-blocked GEMM+top-k and the GEMM floor). `--quick` shrinks every size for a smoke run; figures from it
-mean nothing. Targets are reported in the summary, never asserted. Not part of the tests or CI.
+blocked GEMM+top-k and the GEMM floor), shards (sharded vs in-memory exact search, time and peak RSS),
+warm (a warm `embedbench eval` of the default suite; metrics of 115k queries x top-1000), ray
+(`--engine ray --workers 2` vs local on Vaswani, cold caches), scale (`embedbench eval` of synthetic
+Query2Doc with the hashing encoder at 1e5, 1e6, 1e7 documents: wall time, peak RSS, recall).
+`--quick` shrinks every size for a smoke run; figures from it mean nothing. Targets are reported in the
+summary, never asserted. Not part of the tests or CI.
 """
 
 from __future__ import annotations
@@ -25,8 +29,9 @@ if __package__ in (None, ""):  # `python bench/run.py`
 from bench import summary  # noqa: E402
 from bench.common import DEFAULT_OUT, REPO, log, machine, quiet, write_json  # noqa: E402
 
-# The sweep runs last: it is by far the longest (plain mteb re-encodes Vaswani six times per repeat).
-PARTS = ("overhead", "exact", "search", "sweep")
+# The sweep runs last: it is by far the longest (plain mteb re-encodes Vaswani six times per repeat);
+# scale (up to 10^7 documents, ~15 minutes) just before it.
+PARTS = ("overhead", "exact", "search", "shards", "warm", "ray", "scale", "sweep")
 
 
 def _data_dir(arg: str | None) -> Path:
@@ -40,14 +45,20 @@ def _data_dir(arg: str | None) -> Path:
 
 def _plans(quick: bool, repeats: int, sweep_repeats: int, data_dir: Path,
            scratch: Path) -> dict[str, tuple[dict[str, Any], Callable[[], dict[str, Any]]]]:
-    from bench import exact_search, overhead, search_throughput, sweep_vs_mteb
+    from bench import exact_search, overhead, ray_engine, scale, search_throughput, shards, sweep_vs_mteb, warm
 
     if quick:
         from bench import quick_data
 
         squad, trec = quick_data.write(data_dir, scratch)
         exact_shapes = {(3000, 32): [4, 20]}
+        slices = ["--dataset", f"squad:{squad[2]}", "--dataset", f"trec:{trec[2]}"]
         cfg: dict[str, Any] = {
+            # 4e3, not 3e3: synthetic-q2d's judged part alone is 3,639 pages at its 600 queries
+            "scale": {"sizes": [4000, 10**4], "timeout": 600},
+            "shards": {"n": 30000, "d": 64, "nq": 20, "k": 10, "shard": 10000, "repeats": 1},
+            "warm": {"source": slices, "repeats": 1, "metrics": {"nq": 2000, "k": 100, "n_docs": 10**5}},
+            "ray": {"source": ["--dataset", f"trec:{trec[2]}"], "repeats": 1},
             "sweep": {"datasets": (squad,), "repeats": 1},
             "overhead": {"dataset": trec[1:], "limit": 16, "repeats": 1},
             "search": {"sizes": [3000], "dims": [32], "nq": 20, "k": 10, "repeats": 1,
@@ -56,6 +67,11 @@ def _plans(quick: bool, repeats: int, sweep_repeats: int, data_dir: Path,
         }
     else:
         cfg = {
+            "scale": {"sizes": [10**5, 10**6, 10**7], "timeout": 3600},  # a point past 1 h is killed
+            "shards": {"n": 10**6, "d": 384, "nq": 200, "k": 100, "shard": 262144, "repeats": repeats},
+            "warm": {"source": ["--suite", "default"], "repeats": 3,
+                     "metrics": {"nq": 115_000, "k": 1000, "n_docs": 10**7}},
+            "ray": {"source": ["--suite", "vaswani"], "repeats": repeats},
             "sweep": {"datasets": sweep_vs_mteb.DATASETS, "repeats": sweep_repeats},
             "overhead": {"dataset": ("trec", "vaswani"), "limit": 4096, "repeats": repeats},
             "search": {"sizes": [10**5, 10**6], "dims": [384, 1024], "nq": 200, "k": 100, "repeats": repeats,
@@ -72,6 +88,11 @@ def _plans(quick: bool, repeats: int, sweep_repeats: int, data_dir: Path,
                                                               c["search"]["repeats"], c["search"]["nq"],
                                                               c["search"]["k"], tuple(c["search"]["precisions"]))),
         "exact": (c["exact"], lambda: exact_search.run(c["exact"]["shapes"], c["exact"]["repeats"], c["exact"]["k"])),
+        "shards": (c["shards"], lambda: shards.run(scratch=scratch, **c["shards"])),
+        "warm": (c["warm"], lambda: warm.run(data_dir, scratch, c["warm"]["repeats"], c["warm"]["source"],
+                                             c["warm"]["metrics"])),
+        "ray": (c["ray"], lambda: ray_engine.run(data_dir, scratch, c["ray"]["repeats"], c["ray"]["source"])),
+        "scale": (c["scale"], lambda: scale.run(c["scale"]["sizes"], scratch, c["scale"]["timeout"])),
     }
 
 
@@ -110,8 +131,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _jsonable(config: dict[str, Any]) -> dict[str, Any]:
-    return {k: ({f"{a}x{b}": v for (a, b), v in val.items()} if isinstance(val, dict) else val)
-            for k, val in config.items()}
+    """The config as JSON: shape keys (n, d) of the exact bench become "NxD"."""
+    return {k: ({"x".join(map(str, key)) if isinstance(key, tuple) else key: v for key, v in val.items()}
+                if isinstance(val, dict) else val) for k, val in config.items()}
 
 
 if __name__ == "__main__":
