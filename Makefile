@@ -23,7 +23,7 @@ GATE_PLAN ?=
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) torch==2.13.0
-	$(PIP) -e ".[test]"
+	$(PIP) -e ".[test,ray]"
 	$(VENV)/bin/python -m embedbench.data.bfcl
 	touch $@
 

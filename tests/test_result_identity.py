@@ -21,6 +21,7 @@ import pytest
 
 import embedbench.engine.context as engine_context
 import embedbench.engine.plan as engine_plan
+from embedbench.engine import executors
 from embedbench.encoders.protocol import EncoderMeta
 from embedbench.encoders.settings import EncodeSettings
 from embedbench.errors import EmbedbenchError
@@ -94,6 +95,7 @@ def _suite(path: Path, task: str) -> str:
 def work(tmp_path, beir_dir, monkeypatch):
     """Workloads for the probes, and `load_model` answering every name with a SettingsAwareFake."""
     monkeypatch.setattr(engine_plan, "check_model_ref", lambda ref: None)
+    monkeypatch.setattr(executors, "SEARCH_BLOCK", 2)  # so the shard_size probe can cut this tiny corpus in shards
     monkeypatch.setattr(engine_context, "load_model", lambda ref, settings: SettingsAwareFake(ref, settings))
     squad = _squad(tmp_path / "squad")
     return {
@@ -143,6 +145,15 @@ CANNOT_CHANGE_A_NUMBER = {
     "cache_dir": "where vectors are cached; the cache key holds everything that changes a vector",
     "write": "whether results are written",
     "command": "recorded in provenance only",
+    "shard_size": "documents read per shard: shards are searched with the same kernels and merged in the "
+                  "search's own order (tests/test_streaming_engine.py: bit-identical metrics)",
+    "engine": "where texts are encoded and shards searched; vectors are keyed by text and shard parts "
+              "merge in a total order",
+    "ray_address": "which Ray cluster runs the work",
+    "workers": "how many encoding actors",
+    "gpus_per_worker": "the resources of an actor; a GPU changes vectors only through the compute dtype, "
+                       "which is in the variant",
+    "cpus_per_worker": "the resources of an actor",
 }
 
 # Probes for the no-number settings that evaluate() takes: (workload, changed kwargs).
@@ -155,6 +166,16 @@ NO_NUMBER_PROBES = {
     "cache_dir": lambda w: (w["beir"], {"cache_dir": w["tmp"] / "other-cache"}),
     "write": lambda w: (w["beir"], {"write": False}),
     "command": lambda w: (w["beir"], {"command": ["something", "else"]}),
+    "shard_size": lambda w: (w["beir"], {"shard_size": 2}),
+    # The Ray engine against the default (local) run: each changed run starts a local Ray and finds the
+    # default run's vectors in the cache (its workers could not load this file's fake model by name), so
+    # these probe the search tasks and the identity; tests/test_ray_engine.py has the actors encode.
+    # Without GPUs, gpus_per_worker can only be given as 0 (more than the cluster has is exit 2).
+    "engine": lambda w: (w["beir"], {"engine": "ray"}),
+    "ray_address": lambda w: (w["beir"], {"engine": "ray", "ray_address": "local"}),
+    "workers": lambda w: (w["beir"], {"engine": "ray", "workers": 1}),
+    "gpus_per_worker": lambda w: (w["beir"], {"engine": "ray", "gpus_per_worker": 0}),
+    "cpus_per_worker": lambda w: (w["beir"], {"engine": "ray", "cpus_per_worker": 0.5}),
 }
 
 

@@ -150,11 +150,13 @@ def open_run(request: RunRequest) -> RunContext:
     check_dims([d for d in request.dims if d is not None], encoder.meta.dim)  # none past the model's size
     variant = encoding_variant(encoder, request.settings, loaded=isinstance(request.model, str))
     name = request.model if isinstance(request.model, str) else encoder.meta.name
+    generator = open_generator(request.generator, request.settings.device)
+    # Opened last: nothing after it may fail and leave a Ray it started running.
     executor = open_executor(request.engine, request.model, request.settings, request.cache.root)
     return RunContext(
         model_name=name, hub_id=hub_id(name), encoder=encoder, settings=request.settings, cache=request.cache,
         specs=specs, dims=request.dims, limit_queries=request.limit_queries, context=context,
-        rescore_depth=request.rescore_depth, generator=open_generator(request.generator, request.settings.device),
+        rescore_depth=request.rescore_depth, generator=generator,
         rag_k=request.rag_k, command=request.command, encoding_variant=variant, executor=executor,
         shard_size=request.engine.shard_size)
 

@@ -97,7 +97,7 @@ def document_store(run: RunContext, enc: CachedEncoding, q: TaskQueries) -> tupl
         run.executor.fill(enc, texts, f"{label} [{start:,}/{n:,}]")
         keys.append(run.cache.text_keys(texts))
         truncated = None if truncated is None else truncated + count_truncated(run, texts)
-    return DocumentStore(n, run.shard_size, cache_root=run.cache.root, settings=enc.key,
+    return DocumentStore(n, run.shard_size, cache_root=run.cache.root.absolute(), settings=enc.key,
                          keys=np.concatenate(keys)), truncated
 
 
