@@ -84,7 +84,39 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("what", choices=["models", "suites", "tasks"])
     ls.add_argument("--suite", help="only the tasks of this suite")
     ls.add_argument("--format", default="table", choices=["table", "json"])
+
+    _add_cache_arguments(sub.add_parser(
+        "cache", help="show or prune the embedding cache ($EMBEDBENCH_CACHE_DIR/embeddings)",
+        description="The embedding cache keeps every encoded text, one folder (namespace) per model + encode "
+                    "settings + role. 'last used' is when a run last wrote into a namespace (reads leave no trace)."))
     return parser
+
+
+def _add_cache_arguments(cache: argparse.ArgumentParser) -> None:
+    what = cache.add_subparsers(dest="cache_command", required=True, parser_class=_Parser, metavar="{info,prune}")
+    dir_help = "the cache root (default: $EMBEDBENCH_CACHE_DIR, else ~/.cache/embedbench)"
+    info = what.add_parser(
+        "info", help="one row per namespace: model, revision, role, settings, texts, size, last used",
+        description="One row per cache namespace: model (hub id or fingerprint), revision, role, dim, texts, size "
+                    "on disk, last used (when a run last wrote into it), whether a running eval holds it, settings; "
+                    "then totals.")
+    info.add_argument("--cache-dir", help=dir_help)
+    info.add_argument("--format", default="table", choices=["table", "json"],
+                      help="json: full settings, sizes in bytes")
+    prune = what.add_parser(
+        "prune", help="remove namespaces by model and/or age, or leftovers of killed runs",
+        description="Remove the namespaces matching every filter given. A namespace a running eval holds (its lock) "
+                    "is never removed: it is skipped with a message. Removal takes the lock, renames the folder "
+                    "away atomically, then deletes it.")
+    prune.add_argument("--model", metavar="M", help="a preset name, hub id (any revision), fingerprint or glob "
+                       "(e.g. 'Qwen/*'), matched against what key.json records")
+    prune.add_argument("--older-than", metavar="AGE", help="last used (last written) more than AGE ago: Nd or Nh, "
+                       "e.g. 30d or 12h")
+    prune.add_argument("--all", action="store_true", help="every namespace (not with --model / --older-than)")
+    prune.add_argument("--orphans", action="store_true", help="also (or only) remove leftovers of killed runs: "
+                       ".tmp-* files, half-written chunks, trash folders of an interrupted prune")
+    prune.add_argument("--dry-run", action="store_true", help="list what would be removed; remove nothing")
+    prune.add_argument("--cache-dir", help=dir_help)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -189,7 +221,16 @@ def list_command(args: argparse.Namespace, argv: list[str]) -> int:
     return 0
 
 
+def cache_command(args: argparse.Namespace, argv: list[str]) -> int:
+    from embedbench.engine.cache_admin import run_info, run_prune
+
+    if args.cache_command == "info":
+        return run_info(args.cache_dir, args.format)
+    return run_prune(args.cache_dir, model=args.model, older_than=args.older_than, everything=args.all,
+                     orphans=args.orphans, dry_run=args.dry_run)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, list[str]], int]] = {
     "eval": eval_command, "results": results_command, "report": report_command, "gate": gate_command,
-    "list": list_command,
+    "list": list_command, "cache": cache_command,
 }

@@ -265,7 +265,6 @@ class _Namespace:
     index: _Index = field(default_factory=_Index)
     # chunk ids already looked at (loaded or rejected), so a refresh reads only new ones.
     seen: set[str] = field(default_factory=set)
-    key_written: bool = False
     locked: bool = False  # this object holds the namespace lock
 
 
@@ -491,12 +490,10 @@ class EmbeddingCache:
     def _persist(self, ns: _Namespace, settings: dict, role: str, keys: np.ndarray,
                  vectors: np.ndarray) -> None:
         """Write one chunk (``S16`` keys, their rows) and index it."""
-        if not ns.key_written:
-            key_path = ns.path / "key.json"
-            if not key_path.exists():
-                atomic_write_text(key_path, json.dumps({"format": _FORMAT, "settings": settings, "role": role},
-                                                       sort_keys=True, indent=2))
-            ns.key_written = True
+        key_path = ns.path / "key.json"
+        if not key_path.exists():  # every chunk: a `cache prune` may have removed the namespace meanwhile
+            atomic_write_text(key_path, json.dumps({"format": _FORMAT, "settings": settings, "role": role},
+                                                   sort_keys=True, indent=2))
         chunk_id = uuid.uuid4().hex
         dim = int(vectors.shape[1])
         keys_body = json.dumps({"format": _FORMAT, "dim": dim, "n": len(keys), "keys": _hex_list(keys)})
