@@ -10,8 +10,8 @@ import matplotlib
 import numpy as np
 
 from embedbench.report.grid import Grid
-from embedbench.report.plotting import (LINESTYLES, MARKERS, STYLE, FigureData, legend_outside, model_colors,
-                                        new_figure, precision_sorted, save, score_unit)
+from embedbench.report.plotting import (LINESTYLES, MARKERS, MIN_PLOT, STYLE, FigureData, fit_figure, legend_outside,
+                                        metric_name, model_colors, new_figure, precision_sorted, save)
 from embedbench.report.tradeoff import TradeoffRow, common_tasks, comparable, tradeoff_rows
 
 RECALL_KS = (1, 3, 5, 10, 20, 100, 1000)
@@ -50,6 +50,7 @@ def _save_line_figure(fd: FigureData, out_dir: Path, lines: dict[tuple[str, str]
         ax.set_title(fd.title)
         ax.grid(True, alpha=0.3)
         legend_outside(ax)
+        fit_figure(fig, min_axes=MIN_PLOT)
         fd.files = save(fig, out_dir, fd.name)
 
 
@@ -86,19 +87,22 @@ def mrl_curves(grid: Grid, out_dir: Path) -> FigureData:
         if tr.row.dim > 0:
             groups[(tr.row.model_label, tr.row.precision)].append(tr)
     lines = {}
+    plotted = []  # the results behind the plotted means
     for key, trs in sorted(groups.items()):
         tasks = common_tasks(trs)
         if len(trs) >= 2 and tasks:
             trs = sorted(trs, key=lambda t: t.row.dim)
             lines[key] = {"dims": [t.row.dim for t in trs], "scores": [t.mean_over(tasks) for t in trs],
                           "tasks": [grid.task_label(t) for t in tasks]}
+            plotted += [t.row.cells[task] for t in trs for task in tasks]
     if not lines:
         fd.skipped = "needs a model x precision evaluated at two or more dimensions"
         return fd
     fd.data = {"lines": {f"{m} · {p}": line for (m, p), line in lines.items()}}
     _save_line_figure(fd, out_dir, {key: (line["dims"], line["scores"]) for key, line in lines.items()},
                       sorted({d for line in lines.values() for d in line["dims"]}), base=2,
-                      xlabel="embedding dimension (log scale)", ylabel=f"mean main score ({score_unit(grid)})")
+                      xlabel="embedding dimension (log scale)",
+                      ylabel=f"{metric_name(plotted)}, mean over tasks (0-1)")
     return fd
 
 
@@ -107,7 +111,7 @@ def scale_curves(grid: Grid, out_dir: Path) -> FigureData:
     suites run with --corpus-size 1e3,1e4,...): one panel per task, one line per model x precision
     (x dim when a model ran at several)."""
     fd = FigureData("scale_curves", "Main score vs corpus size")
-    panels, names = _scale_points(grid)
+    panels, names, metrics = _scale_points(grid)
     if not panels:
         fd.skipped = "needs a model x precision evaluated at two or more corpus sizes (--corpus-size)"
         return fd
@@ -120,10 +124,11 @@ def scale_curves(grid: Grid, out_dir: Path) -> FigureData:
             _plot_lines(ax, _scale_lines(lines))
             ax.set_xscale("log")
             ax.set_xlabel("corpus size (documents, log scale)")
-            ax.set_ylabel("main score (0-1)")
+            ax.set_ylabel(f"{metrics[panel]} (0-1)")
             ax.set_title(names[panel])
             ax.grid(True, alpha=0.3)
             legend_outside(ax)
+        fit_figure(fig, min_axes=MIN_PLOT)
         fd.files = save(fig, out_dir, fd.name)
     return fd
 
@@ -131,20 +136,25 @@ def scale_curves(grid: Grid, out_dir: Path) -> FigureData:
 ScaleLines = dict[tuple[str, str, str, int], dict[int, float]]  # (model, revision, precision, dim) -> {size: score}
 
 
-def _scale_points(grid: Grid) -> tuple[dict[tuple, ScaleLines], dict[tuple, str]]:
-    """({panel (a task): its lines with two or more sizes}, {panel: its title}); panels without such a line are left out."""
+def _scale_points(grid: Grid) -> tuple[dict[tuple, ScaleLines], dict[tuple, str], dict[tuple, str]]:
+    """({panel (a task): its lines with two or more sizes}, {panel: its title}, {panel: its metric}); panels
+    without such a line are left out."""
     points: dict[tuple, ScaleLines] = defaultdict(lambda: defaultdict(dict))
-    names: dict[tuple, str] = {}
+    results: dict[tuple, list] = defaultdict(list)
+    labels: dict[tuple, str] = {}
     for row in grid.rows:
         for task, result in row.cells.items():
             size = result.variant.get("corpus_size")
             if size is None or result.main_score is None:
                 continue
             panel = (task.suite, task.task, task.split, task.language)
-            names[panel] = f"{grid.task_label(task)} ({result.main_score_name})"
+            labels[panel] = grid.task_label(task)
+            results[panel].append(result)
             points[panel][(result.model, result.revision, row.precision, row.dim)][int(size)] = result.main_score
+    metrics = {p: metric_name(rs) for p, rs in results.items()}
+    names = {p: f"{labels[p]} ({metrics[p]})" for p in labels}
     panels = {p: {k: v for k, v in lines.items() if len(v) >= 2} for p, lines in points.items()}
-    return {p: lines for p, lines in panels.items() if lines}, names
+    return {p: lines for p, lines in panels.items() if lines}, names, metrics
 
 
 def _scale_lines(lines: ScaleLines) -> dict[tuple[str, str], tuple[list, list]]:

@@ -16,8 +16,9 @@ from matplotlib.ticker import FuncFormatter
 from embedbench.report.curves import mrl_curves, recall_curves, scale_curves
 from embedbench.report.fmt import ABSENT
 from embedbench.report.grid import Grid
-from embedbench.report.plotting import (MARKERS, STYLE, FigureData, legend_outside, model_colors, new_figure,
-                                        precision_sorted, save, score_unit)
+from embedbench.report.labels import place_labels
+from embedbench.report.plotting import (MARKERS, MIN_PLOT, MIXED_METRICS, STYLE, FigureData, fit_figure, legend_outside,
+                                        metric_name, model_colors, new_figure, precision_sorted, save)
 from embedbench.report.tradeoff import comparable, pareto_front, tradeoff_rows
 
 __all__ = ["FigureData", "quality_vs_bytes", "task_heatmap", "precision_deltas", "recall_curves", "mrl_curves", "scale_curves",
@@ -38,20 +39,32 @@ def quality_vs_bytes(grid: Grid, out_dir: Path) -> FigureData:
                "left_out": sorted(tr.row.label for tr in candidates if all(tr is not r for r in rows))}
     if fd.data["left_out"]:
         fd.note = f"left out (not evaluated on all of {', '.join(fd.data['tasks'])}): {'; '.join(fd.data['left_out'])}"
+    metric = metric_name(tr.row.cells[t] for tr in rows for t in tasks)
+    front_points = sorted((points[i] for i in front), key=lambda p: p["bytes"])
     with matplotlib.rc_context(STYLE):
         fig = new_figure(10, 6)
         ax = fig.add_subplot()
         _scatter_by_model_and_precision(ax, points)
-        _draw_pareto_front(ax, sorted((points[i] for i in front), key=lambda p: p["bytes"]))
+        steps = _draw_pareto_front(ax, front_points)
         ax.set_xscale("log", base=2)
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.margins(x=0.1, y=0.12)  # room for the labels of the outermost points
         ax.set_xlabel("bytes per vector (log scale)")
-        ax.set_ylabel(f"mean main score over {len(tasks)} task(s) ({score_unit(grid)})")
+        ax.set_ylabel(f"{metric}, mean over {len(tasks)} task(s) (0-1)")
         ax.set_title(fd.title)
         ax.grid(True, which="both", alpha=0.3)
         legend_outside(ax)
+        fit_figure(fig, min_axes=MIN_PLOT)
+        fig.set_layout_engine("none")  # labels are placed in display coordinates: the layout stays as it is now
+        place_labels(ax, [(p["bytes"], p["score"]) for p in front_points], [p["label"] for p in front_points],
+                     radius_pt=FRONT_RING_PT, markers=[(p["bytes"], p["score"]) for p in points],
+                     marker_radius_pt=MARKER_PT, lines=steps)
         fd.files = save(fig, out_dir, fd.name)
     return fd
+
+
+MARKER_PT = 4.5      # half the width of a plotted marker (s=55)
+FRONT_RING_PT = 8.0  # half the width of the ring round a Pareto point (s=180), with its line
 
 
 def _scatter_by_model_and_precision(ax: Axes, points: list[dict]) -> None:
@@ -64,17 +77,16 @@ def _scatter_by_model_and_precision(ax: Axes, points: list[dict]) -> None:
                        marker=MARKERS.get(prec, "X"), zorder=3, label=f"{model} · {prec}")
 
 
-def _draw_pareto_front(ax: Axes, front: list[dict]) -> None:
-    """The frontier as a step line through ringed points, each labelled (the last one to its left)."""
-    ax.step([p["bytes"] for p in front], [p["score"] for p in front], where="post", color="black", lw=1.5,
-            zorder=2, label="Pareto frontier")
-    ax.scatter([p["bytes"] for p in front], [p["score"] for p in front], s=180, facecolors="none",
-               edgecolors="black", linewidths=1.8, zorder=4)
-    for i, p in enumerate(front):
-        last = i == len(front) - 1 and len(front) > 1
-        ax.annotate(p["label"], (p["bytes"], p["score"]), textcoords="offset points", fontsize=10,
-                    xytext=(-9, -16) if last else (8, -16), ha="right" if last else "left",
-                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "alpha": 0.8, "lw": 0})
+def _draw_pareto_front(ax: Axes, front: list[dict]) -> list[tuple[tuple[float, float], tuple[float, float]]]:
+    """The frontier as a step line through ringed points; returns the line's segments (data coordinates).
+    The points' labels are placed once the layout is final (labels.place_labels)."""
+    xs, ys = [p["bytes"] for p in front], [p["score"] for p in front]
+    ax.step(xs, ys, where="post", color="black", lw=1.5, zorder=2, label="Pareto frontier")
+    ax.scatter(xs, ys, s=180, facecolors="none", edgecolors="black", linewidths=1.8, zorder=4)
+    segments = []
+    for (x0, y0), (x1, y1) in zip(zip(xs, ys), zip(xs[1:], ys[1:])):
+        segments += [((x0, y0), (x1, y0)), ((x1, y0), (x1, y1))]
+    return segments
 
 
 def task_heatmap(grid: Grid, out_dir: Path) -> FigureData:
@@ -87,7 +99,9 @@ def task_heatmap(grid: Grid, out_dir: Path) -> FigureData:
                "values": values}
     arr = np.array(values, dtype=float)
     with matplotlib.rc_context(STYLE):
-        fig = new_figure(3.5 + 1.3 * len(grid.tasks), 1.6 + 0.45 * len(grid.rows))
+        # a first guess (row labels at ~0.08 in a character); fit_figure below makes it exact
+        label_inches = 0.08 * max(len(label) for label in fd.data["rows"])
+        fig = new_figure(2.5 + label_inches + HEATMAP_CELL[0] * len(grid.tasks), 2.2 + 0.45 * len(grid.rows))
         ax = fig.add_subplot()
         cmap = matplotlib.colormaps["viridis"].with_extremes(bad="#e8e8e8")
         image = ax.imshow(np.ma.masked_invalid(arr), cmap=cmap, aspect="auto")
@@ -98,29 +112,46 @@ def task_heatmap(grid: Grid, out_dir: Path) -> FigureData:
             blank = ABSENT if grid.rows[i].absent(grid.tasks[j]) else "n/a"
             ax.text(j, i, blank if missing else f"{arr[i, j]:.3f}", ha="center", va="center", fontsize=10,
                     color="#555555" if missing else ("white" if arr[i, j] < mid else "black"))
-        ax.set_xticks(range(len(grid.tasks)), fd.data["columns"], rotation=30, ha="right")
+        ax.set_xticks(range(len(grid.tasks)), _column_labels(grid, fd.data["columns"]), rotation=30, ha="right",
+                      rotation_mode="anchor")
         ax.set_yticks(range(len(grid.rows)), fd.data["rows"])
         ax.set_xlabel("task")
         ax.set_ylabel("model · precision · dim")
         ax.set_title(fd.title)
-        fig.colorbar(image, ax=ax, label=f"main score ({score_unit(grid)})")
+        colorbar = fig.colorbar(image, ax=ax)
+        colorbar.set_label(metric_name(r for row in grid.rows for r in row.cells.values()), labelpad=8)
+        fit_figure(fig, min_axes=(HEATMAP_CELL[0] * len(grid.tasks), HEATMAP_CELL[1] * len(grid.rows)))
         fd.files = save(fig, out_dir, fd.name)
     return fd
+
+
+HEATMAP_CELL = (1.3, 0.42)  # inches: room for a score in each cell and for the rotated task names under them
+
+
+def _column_labels(grid: Grid, labels: list[str]) -> list[str]:
+    """Task names; under each its metric, when the colour bar says the metrics are mixed."""
+    per_task = [[row.cells[t] for row in grid.rows if t in row.cells] for t in grid.tasks]
+    if metric_name(r for results in per_task for r in results) != MIXED_METRICS:
+        return labels
+    return [f"{label}\n{metric_name(results)}" for label, results in zip(labels, per_task)]
 
 
 def precision_deltas(grid: Grid, out_dir: Path) -> FigureData:
     fd = FigureData("precision_deltas", "Mean score change vs the model's own fp32 (full dimension)")
     deltas: dict[str, dict[str, float]] = defaultdict(dict)
+    used = []
     for tr in tradeoff_rows(grid):
         ref = tr.reference
         if ref is None or tr.row.precision == "fp32" or tr.row.dim != ref.dim or tr.mean_delta is None:
             continue
         deltas[tr.row.model_label][tr.row.precision] = tr.mean_delta
+        used.append(tr)
     if not deltas:
         fd.skipped = "needs a model with fp32 and another precision at the same (full) dimension"
         return fd
     models = sorted(deltas)
     precisions = precision_sorted({p for d in deltas.values() for p in d})
+    compared = [r for tr in used for t in tr.deltas for r in (tr.row.cells[t], tr.reference.cells[t])]
     fd.data = {"models": models, "precisions": precisions, "deltas": {m: dict(deltas[m]) for m in models}}
     with matplotlib.rc_context(STYLE):
         fig = new_figure(max(7.0, 1.2 * len(models) * len(precisions) + 3), 5.5)
@@ -133,8 +164,9 @@ def precision_deltas(grid: Grid, out_dir: Path) -> FigureData:
         ax.axhline(0, color="black", lw=1)
         ax.set_xticks(range(len(models)), models, rotation=20, ha="right")
         ax.set_xlabel("model")
-        ax.set_ylabel(f"Δ mean main score vs fp32 ({score_unit(grid)})")
+        ax.set_ylabel(f"Δ {metric_name(compared)} vs own fp32, mean over tasks")
         ax.set_title(fd.title)
+        ax.use_sticky_edges = False  # room above 0 too, where a small loss's bar and label sit
         ax.margins(y=0.12)
         legend_outside(ax, title="precision")
         ax.grid(True, axis="y", alpha=0.3)
