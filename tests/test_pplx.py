@@ -229,22 +229,22 @@ def test_missing_or_wrong_weights_are_model_errors(folder: Path, tmp_path: Path)
     renamed = variant("renamed")
     save_file({k.replace("layers.1.", "blocks.1."): v for k, v in state.items()}, str(renamed / "model.safetensors"))
     with pytest.raises(ModelError, match="missing .*layers.1.*unexpected .*blocks.1"):
-        _load(renamed)
+        _load(renamed).model  # the weights load (and are checked) on first use
 
     dropped = variant("dropped")
     save_file({k: v for k, v in state.items() if k != "norm.weight"}, str(dropped / "model.safetensors"))
     with pytest.raises(ModelError, match="norm.weight"):
-        _load(dropped)
+        _load(dropped).model  # the weights load (and are checked) on first use
 
     extra = variant("extra")
     save_file({**state, "lm_head.weight": state["embed_tokens.weight"].clone()}, str(extra / "model.safetensors"))
     with pytest.raises(ModelError, match="lm_head"):
-        _load(extra)
+        _load(extra).model  # the weights load (and are checked) on first use
 
     reshaped = variant("reshaped")
     save_file({**state, "norm.weight": torch.ones(32)}, str(reshaped / "model.safetensors"))
     with pytest.raises(ModelError, match="shape"):
-        _load(reshaped)
+        _load(reshaped).model  # the weights load (and are checked) on first use
 
     not_pplx = variant("not-pplx")
     config = json.loads((not_pplx / "config.json").read_text())

@@ -4,7 +4,9 @@ Texts are tokenized once, sorted by token length (longest first) so each batch p
 run under `torch.inference_mode` (autocast bf16/fp16 on CUDA) and put back in input order.
 Pooling reads the attention mask, so it is right for left and right padding alike: `cls` takes
 each row's first real token, `last-token` its last real token. Vectors are returned before
-normalization unless `normalize=True` (the harness normalizes for cosine).
+normalization unless `normalize=True` (the harness normalizes for cosine). The tokenizer and config
+load when the encoder is built (they settle its meta and count truncated texts); the weights load on
+the first text to encode (`encoders.lazy`), so a run whose vectors are all cached never loads them.
 
 Reference grammar (:func:`parse_hf_ref`)::
 
@@ -34,10 +36,11 @@ import numpy as np
 
 from embedbench.encoders.fingerprint import folder_fingerprint
 from embedbench.encoders.hub import pin_repo
+from embedbench.encoders.lazy import check_as_read, quiet_transformers
 from embedbench.encoders.load_errors import load_failure
 from embedbench.encoders.pooling import check_pooling, pool
 from embedbench.encoders.protocol import EncoderMeta
-from embedbench.encoders.runtime import cuda_autocast, torch_compute
+from embedbench.encoders.runtime import cuda_autocast, float32_compute, torch_compute
 from embedbench.encoders.settings import EncodeSettings
 from embedbench.encoders.tokens import TokenizedEncoder, ensure_pad_token, model_max_length, pad_batch
 from embedbench.errors import EmbedbenchError, ModelError
@@ -89,18 +92,30 @@ def _locate(model_ref: str, hub_revision: str | None) -> tuple[Path | None, str 
     return pinned.snapshot, model_ref, pinned.commit
 
 
-def _load_transformers(model_ref: str, folder: Path | None, commit: str | None, trust: bool) -> tuple[object, object]:
-    """(tokenizer, float32 AutoModel) from the folder, else from the hub at the commit; one line on failure."""
-    import torch
-    from transformers import AutoModel, AutoTokenizer
+def _load_tokenizer(model_ref: str, folder: Path | None, commit: str | None, trust: bool) -> tuple[object, object]:
+    """(tokenizer, AutoConfig) from the folder, else from the hub at the commit: no weights; one line on failure."""
+    from transformers import AutoConfig, AutoTokenizer
 
     where, revision = (str(folder), None) if folder else (model_ref, commit)
     try:
         tokenizer = AutoTokenizer.from_pretrained(where, revision=revision, trust_remote_code=trust)
-        model = AutoModel.from_pretrained(where, revision=revision, trust_remote_code=trust, dtype=torch.float32)
+        config = AutoConfig.from_pretrained(where, revision=revision, trust_remote_code=trust)
     except Exception as exc:  # noqa: BLE001 - any loading failure becomes one line
         raise load_failure("transformers", model_ref, exc) from exc
-    return tokenizer, model
+    return tokenizer, config
+
+
+def _load_transformers(model_ref: str, folder: Path | None, commit: str | None, trust: bool) -> object:
+    """The float32 AutoModel from the folder, else from the hub at the commit; one line on failure."""
+    quiet_transformers()
+    import torch
+    from transformers import AutoModel
+
+    where, revision = (str(folder), None) if folder else (model_ref, commit)
+    try:
+        return AutoModel.from_pretrained(where, revision=revision, trust_remote_code=trust, dtype=torch.float32)
+    except Exception as exc:  # noqa: BLE001 - any loading failure becomes one line
+        raise load_failure("transformers", model_ref, exc) from exc
 
 
 def _identity(folder: Path | None, hub_id: str | None, commit: str | None, revision: str | None,
@@ -135,36 +150,68 @@ class HfPoolingEncoder(TokenizedEncoder):
         source: str = "",
         license: str | None = None,
     ) -> None:
-        import torch
-
         self._settings = settings = settings or EncodeSettings()
         self._pooling, self._normalize, self._prompts = check_pooling(pooling), normalize, dict(prompts or {})
-        folder, hub_id, commit = _locate(model_ref, hub_revision)
-        self.tokenizer, self.model = _load_transformers(model_ref, folder, commit, settings.trust_remote_code)
+        self._ref = model_ref
+        self._folder, hub_id, self._commit = _locate(model_ref, hub_revision)
+        # The tokenizer and config load now (no weights): they settle the max length, the size and counting.
+        self.tokenizer, self._config = _load_tokenizer(model_ref, self._folder, self._commit,
+                                                       settings.trust_remote_code)
         ensure_pad_token(self.tokenizer, model_ref)
-        accepted = inspect.signature(self.model.forward).parameters
-        self._fields = {"input_ids", "attention_mask"} | ({"token_type_ids"} & set(accepted))
-        self._device = torch.device(settings.device)
-        self.model.to(self._device).eval()
-        self.max_length = settings.max_length or model_max_length(self.tokenizer, folder, self.model.config)
-        revision, fingerprint = _identity(folder, hub_id, commit, revision, fingerprint, normalize)
-        self.meta = self._describe(
-            name=name or model_ref, revision=revision, fingerprint=fingerprint, license=license,
-            source=source or (f"hf:{hub_id}@{commit}" if hub_id else f"local:{folder}"),
-        )
-
-    def _describe(self, **identity: object) -> EncoderMeta:
-        """The meta record: what was loaded (`identity`) plus the model's size, pooling, prompts and compute."""
-        device_type, compute_dtype = torch_compute(self._device, self.model, autocast=True)
-        return EncoderMeta(
-            dim=getattr(self.model.config, "hidden_size", None),
+        self._device = settings.device
+        self._model: object | None = None
+        self.max_length = settings.max_length or model_max_length(self.tokenizer, self._folder, self._config)
+        revision, fingerprint = _identity(self._folder, hub_id, self._commit, revision, fingerprint, normalize)
+        device_type, compute_dtype = float32_compute(self._device)
+        self.meta = EncoderMeta(
+            dim=getattr(self._config, "hidden_size", None),
             max_tokens=self.max_length,
             pooling=self._pooling,
             prompts=self._prompts,
             device_type=device_type,
             compute_dtype=compute_dtype,
-            **identity,  # type: ignore[arg-type]
+            name=name or model_ref,
+            revision=revision,
+            fingerprint=fingerprint,
+            license=license,
+            source=source or (f"hf:{hub_id}@{self._commit}" if hub_id else f"local:{self._folder}"),
         )
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the model's weights (and torch) have been loaded."""
+        return self._model is not None
+
+    @property
+    def model(self):
+        """The AutoModel, loaded on first access and checked against the meta read from its config."""
+        if self._model is None:
+            model = _load_transformers(self._ref, self._folder, self._commit, self._settings.trust_remote_code)
+            model.to(self._device).eval()
+            check_as_read(self._ref, self._as_read(), self._describe(model))
+            self._model = model
+        return self._model
+
+    @model.setter
+    def model(self, model: object) -> None:  # a stand-in module (tests)
+        self._model = model
+
+    @property
+    def _fields(self) -> set[str]:  # type: ignore[override]
+        """The tokenizer outputs the model's forward accepts."""
+        accepted = inspect.signature(self.model.forward).parameters  # type: ignore[attr-defined]
+        return {"input_ids", "attention_mask"} | ({"token_type_ids"} & set(accepted))
+
+    def _as_read(self) -> dict[str, object]:
+        return {"dim": self.meta.dim, "max_tokens": self.meta.max_tokens, "device_type": self.meta.device_type,
+                "compute_dtype": self.meta.compute_dtype}
+
+    def _describe(self, model: object) -> dict[str, object]:
+        """What the loaded model says about the meta's model-dependent values."""
+        device_type, compute_dtype = torch_compute(self._device, model, autocast=True)
+        max_tokens = self._settings.max_length or model_max_length(self.tokenizer, self._folder, model.config)
+        return {"dim": getattr(model.config, "hidden_size", None), "max_tokens": max_tokens,  # type: ignore
+                "device_type": device_type, "compute_dtype": compute_dtype}
 
     def _batches(self, encoded: dict[str, list[list[int]]]) -> Iterable[np.ndarray]:
         from tqdm.auto import tqdm

@@ -235,6 +235,9 @@ class LateChunkingWrapper:
     def count_truncated(self, texts: Sequence[str], role: str) -> int:
         return self.encoder.count_truncated(texts, role)  # type: ignore[attr-defined]
 
+    def truncated_flags(self, texts: Sequence[str], role: str) -> np.ndarray:
+        return self.encoder.truncated_flags(texts, role)  # type: ignore[attr-defined]
+
     def _forward(self, input_ids: object, attention_mask: object) -> object:
         device = self._st.device
         ids, mask = input_ids.to(device), attention_mask.to(device)  # type: ignore[attr-defined]

@@ -66,19 +66,12 @@ def check_model_ref(ref: str) -> None:
     registry.get(ref)
 
 
-def _quiet_loading() -> None:
-    """transformers' per-weight progress bar is noise on every model load."""
-    try:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
-    except ImportError:
-        pass
-
-
 def load_model(ref: str, settings: EncodeSettings) -> Encoder | SearchModel:
-    """Load `ref`: a registered name, a scheme (hf:, onnx:, http(s)://) or a path to a local model folder."""
-    _quiet_loading()
+    """Load `ref`: a registered name, a scheme (hf:, onnx:, http(s)://) or a path to a local model folder.
+
+    The torch-based plugins (sentence-transformers, transformers, pplx) return their encoder with its meta
+    read from the model's files and load the weights on the first text to encode (`encoders.lazy`).
+    """
     registry = model_registry()
     if ref in registry:
         entry = registry.get(ref)

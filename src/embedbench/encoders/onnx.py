@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from embedbench.encoders.fingerprint import folder_fingerprint
+from embedbench.encoders.lazy import quiet_transformers
 from embedbench.encoders.load_errors import load_failure
 from embedbench.encoders.pooling import check_pooling, pool
 from embedbench.encoders.protocol import EncoderMeta
@@ -74,6 +75,7 @@ def _providers(device: str) -> list:
 
 def _open(path: Path, folder: Path, settings: EncodeSettings) -> tuple[object, object]:
     """(onnxruntime session on the graph, the folder's tokenizer with a pad token); one line on failure."""
+    quiet_transformers()
     import onnxruntime as ort
     from transformers import AutoTokenizer
 

@@ -23,9 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from embedbench.encoders.late_chunking import late_chunk_encode
+from embedbench.encoders.lazy import check_as_read, quiet_transformers
 from embedbench.encoders.pooling import pool
 from embedbench.encoders.protocol import EncoderMeta
-from embedbench.encoders.runtime import cuda_autocast, torch_compute
+from embedbench.encoders.runtime import cuda_autocast, float32_compute, torch_compute
 from embedbench.encoders.settings import EncodeSettings
 from embedbench.encoders.st import float_vectors
 from embedbench.encoders.tokens import TokenizedEncoder, pad_token_id, padded_tensors
@@ -200,7 +201,8 @@ class PplxEncoder(TokenizedEncoder):
     No instruction prefix (the models use none). Texts are sorted by token length, batched, and
     returned in input order; a text with no tokens is a zero vector. On cuda the forward pass runs
     under autocast (bf16 where supported, else fp16) on both paths, as meta.compute_dtype records;
-    pooling is always in float32.
+    pooling is always in float32. Without remote code the weights load on the first text to encode
+    (`model`), the tokenizer alone when texts are only counted; the meta comes from config.json.
     """
 
     _fields = ("input_ids",)
@@ -220,8 +222,6 @@ class PplxEncoder(TokenizedEncoder):
         source: str = "",
         license: str | None = None,
     ) -> None:
-        import torch
-
         path = Path(path)
         if not path.is_dir():
             raise ModelError(f"{path}: not a folder")
@@ -230,21 +230,22 @@ class PplxEncoder(TokenizedEncoder):
         raw = _read_config(path)
         self.path = path
         self.remote_code = remote_code
+        self._raw = raw
         self._settings = settings
         self._prompts: dict[str, str] = {}  # pplx-embed uses no instruction prefix
-        self._device = torch.device(settings.device)
+        self._device = settings.device
         self.max_length = settings.max_length or _default_max_length(path, raw)
-        self._st, self.model, self.tokenizer = self._load(path)
-        self.meta = self._describe(
-            raw, name=name, revision=revision, fingerprint=fingerprint, mrl_dims=tuple(mrl_dims), source=source,
-            license=license, contextual=is_context_model(raw) if contextual is None else contextual,
-        )
-
-    def _describe(self, raw_config: dict, **identity: object) -> EncoderMeta:
-        """The meta record: what was loaded (`identity`) plus pplx's pooling, quantizers and the compute."""
-        device_type, compute_dtype = torch_compute(self._device, self.model, autocast=True)
-        return EncoderMeta(
-            dim=int(raw_config["hidden_size"]),
+        self._st: object | None = None
+        self._model: object | None = None
+        self._tokenizer: object | None = None
+        if remote_code:  # the cross-check path loads at once: its compute dtype is the remote code's
+            self._st, self._model, self._tokenizer = self._load(path)
+            device_type, compute_dtype = torch_compute(self._device, self._model, autocast=True)
+        else:  # weights load on the first text to encode; a folder without them fails here already
+            _weight_files(path)
+            device_type, compute_dtype = float32_compute(self._device)
+        self.meta = EncoderMeta(
+            dim=int(raw["hidden_size"]),
             max_tokens=self.max_length,
             pooling="mean",
             prompts={},
@@ -252,16 +253,46 @@ class PplxEncoder(TokenizedEncoder):
             float_note=FLOAT_NOTE,
             device_type=device_type,
             compute_dtype=compute_dtype,
-            **identity,  # type: ignore[arg-type]
+            name=name,
+            revision=revision,
+            fingerprint=fingerprint,
+            mrl_dims=tuple(mrl_dims),
+            source=source,
+            license=license,
+            contextual=is_context_model(raw) if contextual is None else contextual,
         )
 
-    def _load(self, path: Path) -> tuple[object | None, object, object]:
-        """(the repo's own sentence-transformers pipeline or None, the Qwen3 model, its tokenizer)."""
+    @property
+    def loaded(self) -> bool:
+        """Whether the model's weights (and torch) have been loaded."""
+        return self._model is not None
+
+    @property
+    def model(self):
+        """The bidirectional Qwen3 model, loaded on first access and checked against the meta's compute."""
+        if self._model is None:
+            _, model, _ = self._load(self.path)
+            loaded = torch_compute(self._device, model, autocast=True)
+            check_as_read(self.path, {"device_type": self.meta.device_type, "compute_dtype": self.meta.compute_dtype},
+                          dict(zip(("device_type", "compute_dtype"), loaded)))
+            self._model = model
+        return self._model
+
+    @property
+    def tokenizer(self):
+        """The tokenizer, loaded on its own (no weights) when the model is not loaded yet."""
+        if self._tokenizer is None:
+            config = self._model.config if self._model is not None else _qwen3_config(self._raw)  # type: ignore
+            self._tokenizer = _load_tokenizer(self.path, config)
+        return self._tokenizer
+
+    def _load(self, path: Path) -> tuple[object | None, object, object | None]:
+        """(the repo's own sentence-transformers pipeline or None, the Qwen3 model, its tokenizer or None)."""
+        quiet_transformers()
         if self.remote_code:
             st = _load_remote(path, self._settings, self.max_length)
             return st, st[0].auto_model, st.tokenizer
-        model = build_bidirectional_qwen3(path).to(self._device)
-        return None, model, _load_tokenizer(path, model.config)
+        return None, build_bidirectional_qwen3(path).to(self._device), None
 
     # -- forward -------------------------------------------------------------------------------
 

@@ -77,3 +77,10 @@ def torch_compute(device: object, module: object, *, autocast: bool) -> tuple[st
     kind = torch.device(device).type
     dtype = cuda_autocast_dtype() if autocast and kind == "cuda" else parameter_dtype(module)
     return kind, dtype_name(dtype)
+
+
+def float32_compute(device: str) -> tuple[str, str]:
+    """What `torch_compute(device, module, autocast=True)` gives for a float32 module, before it is loaded:
+    the autocast dtype on CUDA (torch is imported only there), float32 elsewhere."""
+    kind = device.partition(":")[0]
+    return (kind, dtype_name(cuda_autocast_dtype())) if kind == "cuda" else (kind, "float32")

@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
+from embedbench.encoders.lazy import check_as_read, quiet_transformers
 from embedbench.encoders.load_errors import load_failure
 from embedbench.encoders.protocol import EncoderMeta
 from embedbench.encoders.runtime import torch_compute
 from embedbench.encoders.settings import EncodeSettings
-from embedbench.encoders.tokens import count_truncated
+from embedbench.encoders.st_files import StDescription, read_st_folder
+from embedbench.encoders.tokens import truncated_flags
 from embedbench.errors import ModelError
 
 ROLES = ("query", "document")
@@ -68,6 +71,10 @@ class SentenceTransformerEncoder:
     padding small), with the prompts those methods would use; `prompts` override the folder's, per role.
 
     Returns the model's own output before any normalization: the harness normalizes for cosine.
+
+    The model loads on first use (`model`, encode_*): the meta is read from the folder's files
+    (`st_files.read_st_folder`), and counting truncated texts loads only the tokenizer. A folder whose
+    layout that reader does not know (or a hub id, or `lazy=False`) loads at once, as it always did.
     """
 
     def __init__(
@@ -82,29 +89,52 @@ class SentenceTransformerEncoder:
         hub_revision: str | None = None,
         source: str = "",
         license: str | None = None,
+        lazy: bool = True,
     ) -> None:
         self._settings = settings
-        if Path(model_ref).is_dir():
-            check_single_vector_folder(Path(model_ref))
-        self.model = _load(model_ref, settings, prompts, hub_revision)
-        check_single_vector_output(self.model, model_ref)
-        if settings.max_length is not None:
-            self.model.max_seq_length = settings.max_length
-        self._prompts = {role: library_prompt(self.model, role) for role in ROLES}
-        device_type, compute_dtype = torch_compute(self.model.device, self.model, autocast=False)
+        self._ref, self._prompt_override, self._hub_revision = model_ref, prompts, hub_revision
+        self._model: object | None = None
+        self._tokenizer: object | None = None
+        self._read: StDescription | None = None
+        folder = Path(model_ref) if Path(model_ref).is_dir() else None
+        if folder is not None:
+            check_single_vector_folder(folder)
+        found = read_st_folder(folder, settings, prompts, library_prompt) if lazy and folder is not None else None
+        self._transformer_dir = found.transformer_dir if found is not None else None
+        described = found.description if found is not None else describe_loaded(self.model)
+        self._read = described
+        self._prompts = dict(described.prompts)
         self.meta = EncoderMeta(
             name=name,
             revision=revision,
             fingerprint=fingerprint,
-            dim=self.model.get_embedding_dimension(),
-            max_tokens=self.model.max_seq_length,
-            pooling=_pooling_mode(self.model),
+            dim=described.dim,
+            max_tokens=described.max_tokens,
+            pooling=described.pooling,
             prompts={role: p for role, p in self._prompts.items() if p},
             source=source,
             license=license,
-            device_type=device_type,
-            compute_dtype=compute_dtype,
+            device_type=described.device_type,
+            compute_dtype=described.compute_dtype,
         )
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the model itself (weights, torch) has been loaded."""
+        return self._model is not None
+
+    @property
+    def model(self):
+        """The SentenceTransformer, loaded on first access (and checked against the meta read from its files)."""
+        if self._model is None:
+            model = _load(self._ref, self._settings, self._prompt_override, self._hub_revision)
+            check_single_vector_output(model, self._ref)
+            if self._settings.max_length is not None:
+                model.max_seq_length = self._settings.max_length
+            if self._read is not None:
+                check_as_read(self._ref, asdict(self._read), asdict(describe_loaded(model)))
+            self._model = model
+        return self._model
 
     def _encode(self, texts: Sequence[str], role: str) -> np.ndarray:
         # The prompt is passed explicitly, so the vectors are exactly what meta.prompts (the cache key) says.
@@ -119,7 +149,35 @@ class SentenceTransformerEncoder:
 
     def count_truncated(self, texts: Sequence[str], role: str) -> int:
         """How many texts (with the role's prompt) are longer than the model's max length in tokens."""
-        return count_truncated(self.model.tokenizer, texts, self.model.max_seq_length, self._prompts.get(role, ""))
+        return int(self.truncated_flags(texts, role).sum())
+
+    def truncated_flags(self, texts: Sequence[str], role: str) -> np.ndarray:
+        """Per text (with the role's prompt): whether it is longer than the model's max length in tokens."""
+        if not texts or self.meta.max_tokens is None:  # nothing to tokenize: the tokenizer need not load
+            return np.zeros(len(texts), dtype=bool)
+        return truncated_flags(self.tokenizer, texts, self.meta.max_tokens, self._prompts.get(role, ""))
+
+    @property
+    def tokenizer(self):
+        """The model's tokenizer; before the model loads, the same tokenizer loaded on its own (no weights)."""
+        if self._model is not None or self._transformer_dir is None:
+            return self.model.tokenizer
+        if self._tokenizer is None:
+            self._tokenizer = _load_tokenizer(self._transformer_dir, self._settings)
+        return self._tokenizer
+
+
+def describe_loaded(model: object) -> StDescription:
+    """What a loaded SentenceTransformer says about itself (the values the meta holds)."""
+    device_type, compute_dtype = torch_compute(model.device, model, autocast=False)  # type: ignore[attr-defined]
+    return StDescription(
+        dim=model.get_embedding_dimension(),  # type: ignore[attr-defined]
+        max_tokens=model.max_seq_length,  # type: ignore[attr-defined]
+        pooling=_pooling_mode(model),
+        prompts={role: library_prompt(model, role) for role in ROLES},
+        device_type=device_type,
+        compute_dtype=compute_dtype,
+    )
 
 
 def float_vectors(encode: object, texts: Sequence[str], batch_size: int, **options: object) -> np.ndarray:
@@ -136,6 +194,7 @@ def float_vectors(encode: object, texts: Sequence[str], batch_size: int, **optio
 
 
 def _load(model_ref: str, settings: EncodeSettings, prompts: dict[str, str] | None, hub_revision: str | None):
+    quiet_transformers()
     from sentence_transformers import SentenceTransformer
 
     try:
@@ -143,6 +202,17 @@ def _load(model_ref: str, settings: EncodeSettings, prompts: dict[str, str] | No
                                    trust_remote_code=settings.trust_remote_code, prompts=dict(prompts or {}) or None)
     except Exception as exc:  # noqa: BLE001 - any loading failure becomes one line
         raise load_failure("sentence-transformers", model_ref, exc) from exc
+
+
+def _load_tokenizer(folder: Path, settings: EncodeSettings):
+    """The folder's tokenizer alone, as the model's Transformer module loads it (`read_st_folder` accepted
+    the folder only when nothing there changes how it tokenizes)."""
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(str(folder), trust_remote_code=settings.trust_remote_code)
+    except Exception as exc:  # noqa: BLE001 - any loading failure becomes one line
+        raise load_failure("sentence-transformers", str(folder), exc) from exc
 
 
 def _pooling_mode(model: object) -> str | None:

@@ -32,13 +32,18 @@ def tokenize(tokenizer, texts: Sequence[str], *, prompt: str = "", max_length: i
     return {k: list(enc[k]) for k in fields if k in enc}
 
 
+def truncated_flags(tokenizer, texts: Sequence[str], max_length: int | None, prompt: str = "") -> np.ndarray:
+    """Per text (with `prompt` in front): whether it is longer than `max_length` tokens, special tokens included."""
+    if max_length is None or not texts:
+        return np.zeros(len(texts), dtype=bool)
+    ids = tokenizer([prompt + t for t in texts], add_special_tokens=True, truncation=False, verbose=False,
+                    return_attention_mask=False, return_token_type_ids=False)["input_ids"]  # ids only: faster
+    return np.fromiter((len(row) > max_length for row in ids), dtype=bool, count=len(texts))
+
+
 def count_truncated(tokenizer, texts: Sequence[str], max_length: int | None, prompt: str = "") -> int:
     """How many texts (with `prompt` in front) are longer than `max_length` tokens, special tokens included."""
-    if max_length is None or not texts:
-        return 0
-    lengths = tokenizer([prompt + t for t in texts], add_special_tokens=True, truncation=False,
-                        verbose=False)["input_ids"]
-    return sum(len(ids) > max_length for ids in lengths)
+    return int(truncated_flags(tokenizer, texts, max_length, prompt).sum())
 
 
 def model_max_length(tokenizer, folder: Path | None, config=None) -> int | None:
@@ -149,7 +154,13 @@ class TokenizedEncoder:
 
     def count_truncated(self, texts: Sequence[str], role: str) -> int:
         """How many texts (with the role's prompt) are longer than the max length in tokens."""
-        return count_truncated(self.tokenizer, texts, self.max_length, self._prompts.get(role, ""))
+        return int(self.truncated_flags(texts, role).sum())
+
+    def truncated_flags(self, texts: Sequence[str], role: str) -> np.ndarray:
+        """Per text (with the role's prompt): whether it is longer than the max length in tokens."""
+        if self.max_length is None or not texts:  # nothing to tokenize: the tokenizer need not load
+            return np.zeros(len(texts), dtype=bool)
+        return truncated_flags(self.tokenizer, texts, self.max_length, self._prompts.get(role, ""))
 
     def _tokenize(self, texts: Sequence[str], role: str) -> dict[str, list[list[int]]]:
         return tokenize(self.tokenizer, texts, prompt=self._prompts.get(role, ""), max_length=self.max_length,

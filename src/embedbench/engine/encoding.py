@@ -46,6 +46,24 @@ class CachedEncoding:
         self.encoder = encoder
         self.cache = cache
         self.key = encoder.meta.encode_settings()
+        self._flag_cache: EmbeddingCache | None = None
+
+    def truncated(self, texts: Sequence[str], role: str) -> int | None:
+        """How many of `texts` (with the role's prompt) the model truncates; None when it cannot count them.
+
+        Each text's flag is kept in the embedding cache beside its vector (namespace "truncated-ROLE", one
+        float per text), so a run whose texts are all cached tokenizes nothing. A separate cache object
+        keeps these lookups out of the run's encoded/cached counters.
+        """
+        flags = getattr(self.encoder, "truncated_flags", None)
+        if flags is None:
+            count = getattr(self.encoder, "count_truncated", None)
+            return None if count is None else count(texts, role)
+        if self._flag_cache is None:
+            self._flag_cache = EmbeddingCache(self.cache.root)
+        cached = self._flag_cache.get_or_encode(
+            self.key, f"truncated-{role}", texts, lambda batch: flags(batch, role).astype(np.float32)[:, None])
+        return int(cached.sum())
 
     @property
     def meta(self) -> EncoderMeta:
@@ -61,11 +79,13 @@ class CachedEncoding:
 
     def chunks_in_context(self, documents: Sequence[Sequence[str]], label: str) -> list[np.ndarray]:
         """One (n_chunks, d) array per document, each chunk encoded seeing its whole document."""
-        nested = nested_encoder(self.encoder)
+        nested = None  # built on the first chunk to encode: a warm run never loads a lazy model
         by_hash = {_doc_hash(doc): list(doc) for doc in documents}
         keys = [f"{_doc_hash(doc)}:{i}" for doc in documents for i in range(len(doc))]
 
         def encode(batch_keys: list[str]) -> np.ndarray:
+            nonlocal nested
+            nested = nested or nested_encoder(self.encoder)
             wanted = list(dict.fromkeys(k.rsplit(":", 1)[0] for k in batch_keys))
             vectors = dict(zip(wanted, nested.encode_nested([by_hash[h] for h in wanted])))
             return np.stack([vectors[h][int(i)] for h, i in (k.rsplit(":", 1) for k in batch_keys)])

@@ -76,9 +76,8 @@ def encode_task(run: RunContext, q: TaskQueries) -> TaskVectors:
     seconds = time.perf_counter() - t0
     truncated = {}
     if truncated_docs is not None:
-        count = run.encoder.count_truncated
         truncated = {"document": truncated_docs / max(len(q.doc_ids), 1),
-                     "query": count(q.query_texts, "query") / max(len(q.query_texts), 1)}
+                     "query": enc.truncated(q.query_texts, "query") / max(len(q.query_texts), 1)}
     stats = EncodingStats(seconds, run.cache.stats["encoded"] - encoded0, run.cache.stats["hits"] - hits0, truncated)
     return TaskVectors(queries, docs, stats)
 
@@ -87,16 +86,17 @@ def document_store(run: RunContext, enc: CachedEncoding, q: TaskQueries) -> tupl
     """The corpus vectors (and how many documents are past the model's max length, when it counts them)."""
     data, label, n = q.data, q.task.spec.name, len(q.doc_ids)
     if data.documents is not None and run.context != "none":
-        texts = q.doc_texts()
-        return DocumentStore(n, run.shard_size, array=late_chunked(enc, q, label)), count_truncated(run, texts)
+        vectors = late_chunked(enc, q, label)
+        return DocumentStore(n, run.shard_size, array=vectors), enc.truncated(q.doc_texts(), DOCUMENT_ROLE)
     if n <= run.shard_size:  # one shard: encode and keep it in memory
         texts = q.doc_texts()
-        return DocumentStore(n, n, array=run.executor.encode(enc, texts, label)), count_truncated(run, texts)
+        vectors = run.executor.encode(enc, texts, label)
+        return DocumentStore(n, n, array=vectors), enc.truncated(texts, DOCUMENT_ROLE)
     keys, truncated = [], 0 if hasattr(run.encoder, "count_truncated") else None
     for start, texts in shard_texts(q.doc_ids, run.shard_size):
         run.executor.fill(enc, texts, f"{label} [{start:,}/{n:,}]")
         keys.append(run.cache.text_keys(texts))
-        truncated = None if truncated is None else truncated + count_truncated(run, texts)
+        truncated = None if truncated is None else truncated + enc.truncated(texts, DOCUMENT_ROLE)
     return DocumentStore(n, run.shard_size, cache_root=run.cache.root.absolute(), settings=enc.key,
                          keys=np.concatenate(keys)), truncated
 
@@ -116,11 +116,6 @@ def shard_texts(order: CorpusOrder, shard_size: int) -> Iterator[tuple[int, list
             if i + 1 < len(starts):
                 pending = pool.submit(order.texts, starts[i + 1], starts[i + 1] + shard_size)
             yield start, texts
-
-
-def count_truncated(run: RunContext, texts: list[str]) -> int | None:
-    count = getattr(run.encoder, "count_truncated", None)
-    return None if count is None else count(texts, "document")
 
 
 def late_chunked(enc: CachedEncoding, q: TaskQueries, label: str) -> np.ndarray:
