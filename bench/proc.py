@@ -80,13 +80,23 @@ def child_main(handler: Any) -> None:
     print(json.dumps(handler(json.loads(sys.argv[2]))), flush=True)
 
 
+# Runs the measured command as its own child and writes that child's peak RSS. A process forked from a
+# large parent (pytest, a bench driver) starts with the parent's pages in its ru_maxrss, which exec keeps;
+# a child of this small trampoline starts small, so the figure is the command's own.
+_TRAMPOLINE = ("import resource, subprocess, sys\n"
+               "rc = subprocess.call(sys.argv[2:])\n"
+               "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))\n"
+               "sys.exit(rc if rc >= 0 else 128 - rc)\n")
+
+
 def run_measured(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | str = REPO,
                  timeout: float | None = None, log_dir: Path | None = None) -> dict[str, Any]:
     """Run ``cmd`` as a child process; its wall seconds and its own peak RSS.
 
-    The peak is ``ru_maxrss`` of the child's ``wait4`` (the figure ``/usr/bin/time -v`` prints as
-    "Maximum resident set size": the child's peak, or that of a descendant it waited for, if larger),
-    so children run one after another each get their own figure. stdout / stderr go to files (in
+    The peak is the ``ru_maxrss`` a small trampoline process gets for ``cmd`` as its child (the figure
+    ``/usr/bin/time -v`` prints as "Maximum resident set size": the command's peak, or that of a
+    descendant it waited for, if larger), so children run one after another each get their own figure
+    and none inherits the caller's size. stdout / stderr go to files (in
     ``log_dir`` when given, kept; else temporary), never pipes, so a chatty child cannot block.
     On timeout the child's whole process group is killed and ``timed_out`` is True.
     Returns ``{"rc", "wall_s", "peak_rss_bytes", "peak_rss_mib", "user_s", "sys_s", "timed_out",
@@ -103,8 +113,9 @@ def run_measured(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path
         out_path, err_path = logs / "stdout.txt", logs / "stderr.txt"
         with out_path.open("wb") as out, err_path.open("wb") as err:
             t0 = time.perf_counter()
-            proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                                    start_new_session=True)
+            rss_path = Path(tmp) / "maxrss"
+            proc = subprocess.Popen([sys.executable, "-c", _TRAMPOLINE, str(rss_path), *cmd], cwd=cwd, env=env,
+                                    stdout=out, stderr=err, stdin=subprocess.DEVNULL, start_new_session=True)
             timed_out = False
             while True:
                 pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
@@ -120,8 +131,9 @@ def run_measured(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path
         proc.returncode = os.waitstatus_to_exitcode(status)
         stdout = out_path.read_text(encoding="utf-8", errors="replace")
         stderr = err_path.read_text(encoding="utf-8", errors="replace")
+        peak_kib = int(rss_path.read_text()) if rss_path.exists() else usage.ru_maxrss
     tail = [ln for ln in stderr.replace("\r", "\n").splitlines() if ln.strip()][-5:]
-    peak = usage.ru_maxrss * 1024  # KiB on Linux
+    peak = peak_kib * 1024  # KiB on Linux
     return {"rc": proc.returncode, "wall_s": wall, "peak_rss_bytes": peak, "peak_rss_mib": peak / MIB,
             "user_s": usage.ru_utime, "sys_s": usage.ru_stime, "timed_out": timed_out, "stdout": stdout,
             "stderr_tail": "\n".join(tail)}

@@ -72,8 +72,12 @@ def test_quick_bench_writes_every_part(shared_data: Path, tmp_path: Path) -> Non
 
 
 def test_measured_child_peak_rss_is_its_own() -> None:
-    """run_measured gives each child its own peak (wait4), not the running maximum over all children."""
+    """run_measured gives each child its own peak, not the running maximum over all children, nor the size
+    of the process that started it (a fork carries the parent's pages into the child's ru_maxrss)."""
     from bench.proc import run_measured
+
+    ballast = bytearray(400 << 20)
+    ballast[::4096] = b"x" * len(ballast[::4096])  # this (parent) process now holds over 400 MB
 
     big = run_measured([sys.executable, "-c", "b = bytearray(300 << 20); b[::4096] = b'x' * len(b[::4096])"])
     small = run_measured([sys.executable, "-c", "pass"])
