@@ -191,6 +191,18 @@ def test_committed_baseline_is_the_default_suite_at_three_precisions():
     assert all(not s.result.variant.get("limit_queries") for s in found)  # a gate needs every query
 
 
+def test_committed_baseline_is_of_todays_data():
+    """A fresh `make eval` pairs with the baseline only on the same dataset hash: a change to a loader or to
+    how a dataset is hashed must come with a regenerated baseline (else `make eval && make gate` exits 2)."""
+    from embedbench.data.locations import default_cache_dir, default_data_dir
+    from embedbench.engine.plan import plan_evaluation
+
+    planned = plan_evaluation(MODEL, "default", None, default_data_dir(), default_cache_dir(), None, False)
+    today = {(t.spec.name, t.subset.language): t.subset.data.content_hash() for t in planned}
+    committed = {(s.result.task, s.result.language): s.result.provenance.dataset_hash for s in scan_results(BASELINES)}
+    assert committed == today
+
+
 def make_gate(root: Path) -> subprocess.CompletedProcess:
     """`make gate` with the Makefile's own defaults, in a checkout whose results/ is `root`/results."""
     # -o: take setup (.venv) as done; -n: print the command instead of running it
