@@ -36,7 +36,7 @@ import numpy as np
 
 from embedbench.encoders.fingerprint import folder_fingerprint
 from embedbench.encoders.hub import pin_repo
-from embedbench.encoders.lazy import check_as_read, quiet_transformers
+from embedbench.encoders.lazy import LazyModel, check_as_read, quiet_transformers
 from embedbench.encoders.load_errors import load_failure
 from embedbench.encoders.pooling import check_pooling, pool
 from embedbench.encoders.protocol import EncoderMeta
@@ -128,7 +128,7 @@ def _identity(folder: Path | None, hub_id: str | None, commit: str | None, revis
     return revision, fingerprint  # type: ignore[return-value]
 
 
-class HfPoolingEncoder(TokenizedEncoder):
+class HfPoolingEncoder(LazyModel, TokenizedEncoder):
     """Encodes with a transformers `AutoModel` and pools its last hidden state (see the module docstring).
 
     `model_ref` is a folder or a hub id; a hub id is pinned to a commit (`hub_revision` may name a
@@ -177,24 +177,12 @@ class HfPoolingEncoder(TokenizedEncoder):
             source=source or (f"hf:{hub_id}@{self._commit}" if hub_id else f"local:{self._folder}"),
         )
 
-    @property
-    def loaded(self) -> bool:
-        """Whether the model's weights (and torch) have been loaded."""
-        return self._model is not None
-
-    @property
-    def model(self):
-        """The AutoModel, loaded on first access and checked against the meta read from its config."""
-        if self._model is None:
-            model = _load_transformers(self._ref, self._folder, self._commit, self._settings.trust_remote_code)
-            model.to(self._device).eval()
-            check_as_read(self._ref, self._as_read(), self._describe(model))
-            self._model = model
-        return self._model
-
-    @model.setter
-    def model(self, model: object) -> None:  # a stand-in module (tests)
-        self._model = model
+    def _load_model(self) -> object:
+        """The AutoModel, checked against the meta read from its config."""
+        model = _load_transformers(self._ref, self._folder, self._commit, self._settings.trust_remote_code)
+        model.to(self._device).eval()
+        check_as_read(self._ref, self._as_read(), self._describe(model))
+        return model
 
     @property
     def _fields(self) -> set[str]:  # type: ignore[override]

@@ -30,3 +30,28 @@ def check_as_read(where: object, read: Mapping[str, object], loaded: Mapping[str
     if wrong:
         raise ModelError(f"{where}: the loaded model differs from what its files say ({'; '.join(wrong)}); "
                          f"its meta (and embedding cache key) would be wrong -- please report this model layout")
+
+
+class LazyModel:
+    """The ``model`` of an encoder whose weights load on first use: ``_load_model()`` loads and checks them."""
+
+    _model: object | None = None
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the model's weights (and torch) have been loaded."""
+        return self._model is not None
+
+    @property
+    def model(self):
+        """The model, loaded on first access by ``_load_model`` (checked against what its files said)."""
+        if self._model is None:
+            self._model = self._load_model()
+        return self._model
+
+    @model.setter
+    def model(self, model: object) -> None:  # a stand-in module (tests)
+        self._model = model
+
+    def _load_model(self) -> object:
+        raise NotImplementedError

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from embedbench.encoders.late_chunking import late_chunk_encode
-from embedbench.encoders.lazy import check_as_read, quiet_transformers
+from embedbench.encoders.lazy import LazyModel, check_as_read, quiet_transformers
 from embedbench.encoders.pooling import pool
 from embedbench.encoders.protocol import EncoderMeta
 from embedbench.encoders.runtime import cuda_autocast, float32_compute, torch_compute
@@ -195,7 +195,7 @@ def _load_weights(model: object, files: Sequence[Path], prefix: str) -> None:
         model.load_state_dict(state, strict=False)  # type: ignore[attr-defined]
 
 
-class PplxEncoder(TokenizedEncoder):
+class PplxEncoder(LazyModel, TokenizedEncoder):
     """pplx-embed behind the encoder contract: float32 x per text, late chunking for nested documents.
 
     No instruction prefix (the models use none). Texts are sorted by token length, batched, and
@@ -262,21 +262,13 @@ class PplxEncoder(TokenizedEncoder):
             contextual=is_context_model(raw) if contextual is None else contextual,
         )
 
-    @property
-    def loaded(self) -> bool:
-        """Whether the model's weights (and torch) have been loaded."""
-        return self._model is not None
-
-    @property
-    def model(self):
-        """The bidirectional Qwen3 model, loaded on first access and checked against the meta's compute."""
-        if self._model is None:
-            _, model, _ = self._load(self.path)
-            loaded = torch_compute(self._device, model, autocast=True)
-            check_as_read(self.path, {"device_type": self.meta.device_type, "compute_dtype": self.meta.compute_dtype},
-                          dict(zip(("device_type", "compute_dtype"), loaded)))
-            self._model = model
-        return self._model
+    def _load_model(self) -> object:
+        """The bidirectional Qwen3 model, checked against the meta's compute."""
+        _, model, _ = self._load(self.path)
+        loaded = torch_compute(self._device, model, autocast=True)
+        check_as_read(self.path, {"device_type": self.meta.device_type, "compute_dtype": self.meta.compute_dtype},
+                      dict(zip(("device_type", "compute_dtype"), loaded)))
+        return model
 
     @property
     def tokenizer(self):

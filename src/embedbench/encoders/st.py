@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from embedbench.encoders.lazy import check_as_read, quiet_transformers
+from embedbench.encoders.lazy import LazyModel, check_as_read, quiet_transformers
 from embedbench.encoders.load_errors import load_failure
 from embedbench.encoders.protocol import EncoderMeta
 from embedbench.encoders.runtime import torch_compute
@@ -66,7 +66,7 @@ def check_single_vector_output(model: object, where: str) -> None:
                          f"(outputs: {', '.join(sorted(out))}); multi-vector models are not supported yet")
 
 
-class SentenceTransformerEncoder:
+class SentenceTransformerEncoder(LazyModel):
     """Encodes with `SentenceTransformer.encode_query` / `encode_document` (which sort by length to keep
     padding small), with the prompts those methods would use; `prompts` override the folder's, per role.
 
@@ -118,23 +118,15 @@ class SentenceTransformerEncoder:
             compute_dtype=described.compute_dtype,
         )
 
-    @property
-    def loaded(self) -> bool:
-        """Whether the model itself (weights, torch) has been loaded."""
-        return self._model is not None
-
-    @property
-    def model(self):
-        """The SentenceTransformer, loaded on first access (and checked against the meta read from its files)."""
-        if self._model is None:
-            model = _load(self._ref, self._settings, self._prompt_override, self._hub_revision)
-            check_single_vector_output(model, self._ref)
-            if self._settings.max_length is not None:
-                model.max_seq_length = self._settings.max_length
-            if self._read is not None:
-                check_as_read(self._ref, asdict(self._read), asdict(describe_loaded(model)))
-            self._model = model
-        return self._model
+    def _load_model(self) -> object:
+        """The SentenceTransformer, checked against the meta read from its files."""
+        model = _load(self._ref, self._settings, self._prompt_override, self._hub_revision)
+        check_single_vector_output(model, self._ref)
+        if self._settings.max_length is not None:
+            model.max_seq_length = self._settings.max_length
+        if self._read is not None:
+            check_as_read(self._ref, asdict(self._read), asdict(describe_loaded(model)))
+        return model
 
     def _encode(self, texts: Sequence[str], role: str) -> np.ndarray:
         # The prompt is passed explicitly, so the vectors are exactly what meta.prompts (the cache key) says.
