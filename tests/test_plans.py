@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from embedbench.errors import EmbedbenchError
-from embedbench.plans import EvalPlan, evals_dir, load_plan, plan_runs
+from embedbench.plans import EvalPlan, available_plans, evals_dir, load_plan, plan_runs
 from embedbench.engine.runner import evaluate
 
 REPO = Path(__file__).resolve().parents[1]
@@ -18,6 +18,17 @@ SHIPPED = sorted((REPO / "evals").glob("*.yaml"))
 def test_the_three_plans_are_shipped():
     assert {p.stem for p in SHIPPED} >= {"checkpoint-gate", "quantization-tradeoff", "pplx-release"}
     assert evals_dir() == REPO / "evals"
+
+
+def test_a_plan_in_the_working_folder_comes_first(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "evals").mkdir()
+    (tmp_path / "evals" / "checkpoint-gate.yaml").write_text("name: checkpoint-gate\nmodels: [hashing]\n")
+    (tmp_path / "evals" / "mine.yaml").write_text("name: mine\nmodels: [bm25]\n")
+    assert set(available_plans()) == {p.stem for p in SHIPPED} | {"mine"}
+    assert [m.name for m in load_plan("checkpoint-gate").models] == ["hashing"]
+    assert [m.name for m in load_plan("mine").models] == ["bm25"]
+    assert load_plan("pplx-release").name == "pplx-release"  # the shipped ones, found from any folder
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)

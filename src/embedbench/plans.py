@@ -1,5 +1,8 @@
 """Eval plans (evals/*.yaml): which models, suites, precisions and dims to run, and the gate's thresholds.
 
+The project's evals/ folder ships inside the package as ``embedbench/evals`` (package data), so a plan
+is found by name after ``pip install .`` too; ./evals/NAME.yaml in the working folder comes first.
+
 A plan is validated by pydantic models that forbid unknown keys; every error is one line naming
 the file and the key (or the file and line for malformed YAML). `plan_runs(plan)` expands a plan
 into `embedbench.evaluate(...)` keyword arguments, one per (model, suite). This module is schema and
@@ -21,6 +24,7 @@ names, its suites and models, is checked by `embedbench.engine.plans.check_plan`
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -150,13 +154,14 @@ class EvalPlan(BaseModel):
 
 
 def evals_dir() -> Path:
-    """The project's evals/ folder (next to src/ in a checkout), or ./evals."""
-    here = Path(__file__).resolve().parents[2] / "evals"
-    return here if here.is_dir() else Path.cwd() / "evals"
+    """The shipped plans: the package's data folder (the checkout's evals/ in an editable install)."""
+    return Path(str(resources.files("embedbench") / "evals")).resolve()
 
 
 def available_plans() -> dict[str, Path]:
-    return {p.stem: p for p in sorted(evals_dir().glob("*.yaml"))}
+    """Plan files by name: the shipped ones, then ./evals/*.yaml, which win on a shared name."""
+    found = {p.stem: p for folder in (evals_dir(), Path.cwd() / "evals") for p in sorted(folder.glob("*.yaml"))}
+    return dict(sorted(found.items()))
 
 
 def _resolve(name_or_file: str | Path) -> Path:

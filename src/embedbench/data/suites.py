@@ -1,12 +1,16 @@
-"""Suite definitions: YAML files in suites/, validated by pydantic models that forbid unknown keys.
+"""Suite definitions: YAML files validated by pydantic models that forbid unknown keys.
 
 A suite is a named list of tasks (`embedbench.data.spec.TaskSpec`); each task's loader options are
-checked here, when the file is read, before any data is loaded.
+checked here, when the file is read, before any data is loaded. The project's suites/ folder ships
+inside the package as ``embedbench/suites`` (package data; a link to ../../suites in the source tree),
+so ``pip install .`` has every suite; ./suites/NAME.yaml in the working folder adds a suite, or
+replaces the shipped one of that name.
 """
 
 from __future__ import annotations
 
 import difflib
+from importlib import resources
 from pathlib import Path
 
 import yaml
@@ -33,17 +37,18 @@ class Suite(BaseModel):
 
 
 def suites_dir() -> Path:
-    """The project's suites/ folder (next to src/ in a checkout), or ./suites."""
-    here = Path(__file__).resolve().parents[3] / "suites"
-    return here if here.is_dir() else Path.cwd() / "suites"
+    """The shipped suites: the package's data folder (the checkout's suites/ in an editable install)."""
+    return Path(str(resources.files("embedbench") / "suites")).resolve()
 
 
 def available_suites() -> dict[str, Path]:
-    return {p.stem: p for p in sorted(suites_dir().glob("*.yaml"))}
+    """Suite files by name: the shipped ones, then ./suites/*.yaml, which win on a shared name."""
+    found = {p.stem: p for folder in (suites_dir(), Path.cwd() / "suites") for p in sorted(folder.glob("*.yaml"))}
+    return dict(sorted(found.items()))
 
 
 def load_suite(name_or_file: str) -> Suite:
-    """A suite by name (suites/NAME.yaml) or by file path; errors name the file and the key."""
+    """A suite by name (./suites/NAME.yaml, else the shipped one) or by file path; errors name the file and the key."""
     path = _suite_file(name_or_file)
     suite = _validate_suite(_read_mapping(path), path)
     for i, task in enumerate(suite.tasks):
