@@ -11,12 +11,28 @@ exactly as it reads the hub repo, so loaders are tested through their real code 
   documentation (a JSON string));
 - ConTEB (``illuin-conteb/<name>``: configs documents (chunk_id ``<doc>_<position>``, chunk) and
   queries (query, chunk_id, answer), one split such as ``train`` or ``test``).
+
+Model repos, for the weights checks (`embedbench.encoders.hub`, `embedbench.encoders.weights`):
+
+- `add_snapshot` writes a Hugging Face cache entry in the hub client's own layout
+  (``models--ORG--NAME/refs/BRANCH`` holding the commit, ``snapshots/COMMIT/*`` symlinked into ``blobs/``);
+- `FakeHub` is a real HTTP server on 127.0.0.1 answering what huggingface_hub asks the hub for a model:
+  ``/api/models/REPO[/revision/REV]`` (model_info; ``?blobs=True`` adds sizes, blob ids and LFS sha256),
+  ``/api/models/REPO/tree/REV`` (the file list snapshot_download reads) and ``HEAD|GET /REPO/resolve/REV/FILE``
+  (the download), with the hub's error headers (``X-Error-Code: GatedRepo | RevisionNotFound | RepoNotFound``)
+  for scripted refusals. Every request is recorded.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -136,3 +152,176 @@ def write_conteb_mirror(root: Path, repo_id: str = "illuin-conteb/football", spl
         "queries": {split: [{"query": q, "chunk_id": c, "answer": a} for q, c, a in CONTEB_QUERIES]},
     })
     return root
+
+
+# --- Model repos: the local cache's layout and a fake hub ---------------------------------------
+
+
+def add_snapshot(hub: Path, repo_id: str, commit: str, files: dict[str, Path], branch: str | None = "main") -> Path:
+    """snapshots/COMMIT/NAME -> ../../blobs/HASH (the blob itself links to `files[NAME]`); refs/BRANCH = COMMIT."""
+    repo = hub / f"models--{repo_id.replace('/', '--')}"
+    snapshot = repo / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    (repo / "blobs").mkdir(exist_ok=True)
+    for name, source in files.items():
+        blob = repo / "blobs" / hashlib.sha256(f"{commit}/{name}".encode()).hexdigest()
+        if not blob.exists():
+            blob.symlink_to(source)
+        (snapshot / name).parent.mkdir(parents=True, exist_ok=True)
+        (snapshot / name).symlink_to(os.path.relpath(blob, (snapshot / name).parent))
+    if branch is not None:
+        (repo / "refs").mkdir(exist_ok=True)
+        (repo / "refs" / branch).write_text(commit)  # the hub writes the bare sha, no newline
+    return snapshot
+
+
+def point_hub_client(monkeypatch, endpoint: str, cache: Path, offline: bool = False) -> None:
+    """Point huggingface_hub at `endpoint` and `cache` for one test: what HF_ENDPOINT / HF_HUB_CACHE /
+    HF_HUB_OFFLINE set when it is imported (it reads them once). Its HTTP client is closed so the next one
+    reads the proxy variables again, with 127.0.0.1 bypassing any proxy."""
+    from huggingface_hub import close_session, constants
+
+    monkeypatch.setattr(constants, "ENDPOINT", endpoint)
+    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", endpoint + "/{repo_id}/resolve/{revision}/{filename}")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", offline)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    close_session()
+
+
+def git_blob_id(content: bytes) -> str:
+    """A file's git object id, which the hub reports as `blobId` / `oid` (and uses as the ETag of a non-LFS file)."""
+    return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
+
+
+@dataclass
+class FakeFile:
+    """A repo file: served `content`, or only a declared `size` (to ask for sizes no test wants to download).
+    Files named *.safetensors are stored with LFS, as on the hub."""
+
+    content: bytes = b""
+    size: int | None = None
+
+    @property
+    def length(self) -> int:
+        return len(self.content) if self.size is None else self.size
+
+    def sibling(self, name: str) -> dict:
+        """The file as model_info(files_metadata=True) lists it (and, renamed, as the tree listing does)."""
+        entry = {"rfilename": name, "size": self.length, "blobId": git_blob_id(self.content)}
+        if name.endswith(".safetensors"):
+            entry["lfs"] = {"size": self.length, "sha256": hashlib.sha256(self.content).hexdigest(), "pointerSize": 134}
+        return entry
+
+    def etag(self, name: str) -> str:
+        entry = self.sibling(name)
+        return entry["lfs"]["sha256"] if "lfs" in entry else entry["blobId"]
+
+
+@dataclass
+class FakeRepo:
+    commit: str
+    files: dict[str, FakeFile]
+    branches: tuple[str, ...] = ("main",)
+    refuse: tuple[int, dict[str, str]] | None = None  # (status, headers) answered to every request
+
+
+@dataclass
+class FakeHub:
+    """`with FakeHub() as hub:` serves `hub.repos` at `hub.endpoint`; `hub.requests` lists (method, path)."""
+
+    repos: dict[str, FakeRepo] = field(default_factory=dict)
+    requests: list[tuple[str, str]] = field(default_factory=list)
+    probe: object = None  # a callable; its value at each request is kept in `probed` (e.g. what stderr held)
+    probed: list[object] = field(default_factory=list)
+
+    def add(self, repo_id: str, commit: str, files: dict[str, bytes | int], **kwargs: object) -> FakeRepo:
+        """A repo whose files are bytes (served) or ints (a declared size only)."""
+        made = {name: FakeFile(size=v) if isinstance(v, int) else FakeFile(content=v) for name, v in files.items()}
+        self.repos[repo_id] = FakeRepo(commit, made, **kwargs)  # type: ignore[arg-type]
+        return self.repos[repo_id]
+
+    def gate(self, repo_id: str, status: int = 403) -> None:
+        """The hub's answer to a gated repo without an accepted token."""
+        self.repos[repo_id].refuse = (status, {
+            "X-Error-Code": "GatedRepo",
+            "X-Error-Message": f"Access to model {repo_id} is restricted and you are not in the authorized list."})
+
+    def __enter__(self) -> FakeHub:
+        hub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                hub.answer(self, body=True)
+
+            def do_HEAD(self) -> None:  # noqa: N802
+                hub.answer(self, body=False)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    @property
+    def endpoint(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def answer(self, handler: BaseHTTPRequestHandler, body: bool) -> None:
+        path = unquote(urlparse(handler.path).path)
+        if path != "/api/agent-harnesses":  # huggingface_hub's own telemetry (answered 404), not a question we ask
+            self.requests.append((handler.command, path))
+            self.probed.append(self.probe() if callable(self.probe) else None)
+        status, headers, payload = self.route(path)
+        handler.send_response(status)
+        for key, value in {**headers, "Content-Length": str(len(payload))}.items():
+            handler.send_header(key, value)
+        handler.end_headers()
+        if body:
+            handler.wfile.write(payload)
+
+    def route(self, path: str) -> tuple[int, dict[str, str], bytes]:
+        parts = path.strip("/").split("/")
+        api = parts[0] == "api"
+        repo_id = "/".join(parts[2:4] if api else parts[0:2])
+        repo = self.repos.get(repo_id)
+        if repo is None:
+            return _json(404, {"error": "Repository not found"}, {"X-Error-Code": "RepoNotFound"})
+        if repo.refuse is not None:
+            return _json(repo.refuse[0], {"error": repo.refuse[1].get("X-Error-Message", "refused")}, repo.refuse[1])
+        rest = parts[4:] if api else parts[2:]
+        kind = rest[0] if rest else "revision"
+        rev = rest[1] if len(rest) > 1 else "main"
+        if rev != repo.commit and rev not in repo.branches:
+            return _json(404, {"error": f"Invalid rev id: {rev}"},
+                         {"X-Error-Code": "RevisionNotFound", "X-Error-Message": f"Invalid rev id: {rev}"})
+        if api and kind == "revision":
+            siblings = [f.sibling(name) for name, f in repo.files.items()]
+            return _json(200, {"id": repo_id, "modelId": repo_id, "sha": repo.commit, "private": False,
+                               "siblings": siblings})
+        if api and kind == "tree":
+            return _json(200, [_tree_entry(f.sibling(name)) for name, f in repo.files.items()])
+        if not api and kind == "resolve":
+            name = "/".join(rest[2:])
+            if name not in repo.files:
+                return _json(404, {"error": "Entry not found"}, {"X-Error-Code": "EntryNotFound"})
+            file = repo.files[name]
+            return 200, {"X-Repo-Commit": repo.commit, "ETag": f'"{file.etag(name)}"'}, file.content
+        return _json(404, {"error": f"no route {path}"})
+
+
+def _tree_entry(sibling: dict) -> dict:
+    entry = {"type": "file", "path": sibling["rfilename"], "size": sibling["size"], "oid": sibling["blobId"]}
+    if "lfs" in sibling:
+        entry["lfs"] = {"oid": sibling["lfs"]["sha256"], "size": sibling["size"], "pointerSize": 134}
+    return entry
+
+
+def _json(status: int, payload: object, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    return status, {"Content-Type": "application/json", **(headers or {})}, json.dumps(payload).encode()

@@ -1,7 +1,7 @@
 """Hub references are pinned to a commit before they are keyed (embedbench.encoders.hub).
 
-The Hugging Face cache is faked in tmp_path in the hub's own layout (models--ORG--NAME/refs/BRANCH holding
-a commit sha, snapshots/SHA/* symlinked into blobs/), with HF_HUB_CACHE pointed at it and the hub offline.
+The Hugging Face cache is faked in tmp_path in the hub's own layout (hub_mirrors.add_snapshot), with
+HF_HUB_CACHE pointed at it and the hub offline; where the hub answers, it is hub_mirrors.FakeHub on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
+from hub_mirrors import FakeHub, add_snapshot, point_hub_client
 
 from embedbench.engine.cache import namespace_id
 from embedbench.encoders.loading import load_model
@@ -24,24 +24,6 @@ SETTINGS = EncodeSettings(batch_size=4, show_progress=False)
 SHA1, SHA2 = hashlib.sha1(b"one").hexdigest(), hashlib.sha1(b"two").hexdigest()
 MINILM_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "vocab.txt",
                 "special_tokens_map.json", "sentence_bert_config.json")
-
-
-def add_snapshot(hub: Path, repo_id: str, commit: str, files: dict[str, Path], branch: str | None = "main") -> Path:
-    """snapshots/COMMIT/NAME -> ../../blobs/HASH (the blob itself links to `files[NAME]`); refs/BRANCH = COMMIT."""
-    repo = hub / f"models--{repo_id.replace('/', '--')}"
-    snapshot = repo / "snapshots" / commit
-    snapshot.mkdir(parents=True)
-    (repo / "blobs").mkdir(exist_ok=True)
-    for name, source in files.items():
-        blob = repo / "blobs" / hashlib.sha256(f"{commit}/{name}".encode()).hexdigest()
-        if not blob.exists():
-            blob.symlink_to(source)
-        (snapshot / name).parent.mkdir(parents=True, exist_ok=True)
-        (snapshot / name).symlink_to(os.path.relpath(blob, (snapshot / name).parent))
-    if branch is not None:
-        (repo / "refs").mkdir(exist_ok=True)
-        (repo / "refs" / branch).write_text(commit)  # the hub writes the bare sha, no newline
-    return snapshot
 
 
 @pytest.fixture
@@ -91,16 +73,23 @@ def test_a_branch_or_tag_is_pinned_and_a_commit_is_kept(hub: Path, minilm_files)
 def test_the_hubs_answer_wins_over_a_stale_cache(hub: Path, minilm_files, monkeypatch) -> None:
     add_snapshot(hub, "org/tiny", SHA1, minilm_files)  # the cache's main is stale
     add_snapshot(hub, "org/tiny", SHA2, minilm_files, branch=None)
-    asked = []
+    with FakeHub() as fake:  # asked through huggingface_hub's own client
+        fake.add("org/tiny", SHA2, {"config.json": b"{}"})
+        point_hub_client(monkeypatch, fake.endpoint, hub)
+        assert load_model("hf:org/tiny", SETTINGS).meta.revision == SHA2
+    assert fake.requests == [("GET", "/api/models/org/tiny/revision/main")]
 
-    def model_info(self, repo_id, *, revision=None, timeout=None, **kwargs):
-        asked.append((repo_id, revision, timeout))
-        return SimpleNamespace(sha=SHA2)
 
-    monkeypatch.setattr("embedbench.encoders.hub.hub_reachable", lambda: True)
-    monkeypatch.setattr("huggingface_hub.HfApi.model_info", model_info)
-    assert load_model("hf:org/tiny", SETTINGS).meta.revision == SHA2
-    assert [a[:2] for a in asked] == [("org/tiny", "main")] and 0 < asked[0][2] <= 30  # with a short timeout
+def test_a_gated_repo_is_refused_naming_hf_token(hub: Path, monkeypatch) -> None:
+    with FakeHub() as fake:
+        fake.add("org/gated", SHA1, {"config.json": b"{}"})
+        fake.gate("org/gated")
+        point_hub_client(monkeypatch, fake.endpoint, hub)
+        with pytest.raises(EmbedbenchError) as info:
+            load_model("hf:org/gated", SETTINGS)
+    message = str(info.value)
+    assert "\n" not in message and "refuses access to org/gated" in message and "HF_TOKEN" in message
+    assert "403" in message and "hf download org/gated" in message
 
 
 def test_unknown_repo_is_one_line(hub: Path) -> None:
@@ -120,7 +109,7 @@ def test_cli_unknown_repo_exits_2_with_one_line_and_writes_nothing(hub: Path, be
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "nobody/nothing" in lines[0]
-    assert "huggingface-cli download nobody/nothing" in lines[0]  # says how to get it
+    assert "hf download nobody/nothing --revision main" in lines[0]  # says how to get it
     assert not results.exists() and not (cache / "embeddings").exists()
 
 
