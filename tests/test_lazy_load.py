@@ -253,12 +253,14 @@ def _cuda() -> bool:
 
 
 @pytest.mark.skipif(not _cuda(), reason="needs a CUDA device")
-def test_cuda_meta_read_before_loading_equals_the_loaded_models(folders, minilm: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("dtype", ["auto", "fp32", "fp16"])
+def test_cuda_meta_read_before_loading_equals_the_loaded_models(folders, minilm: Path, tmp_path: Path,
+                                                                dtype: str) -> None:
     from embedbench.encoders.hf_pooling import HfPoolingEncoder
     from embedbench.encoders.pplx import load_pplx
     from pplx_fixtures import make_tiny_pplx
 
-    settings = replace(SETTINGS, device="cuda")
+    settings = replace(SETTINGS, device="cuda", dtype=dtype)
     for layout in ("tiny-cls-dense-normalize", "tiny-bf16-weights"):
         lazy = load_model(str(folders[layout]), settings)
         assert not lazy.loaded and lazy.meta == _eager(folders[layout], lazy, settings).meta

@@ -1,7 +1,9 @@
 """The transformers plugin: any `AutoModel` folder or hub id, pooled by mean, cls or last-token.
 
 Texts are tokenized once, sorted by token length (longest first) so each batch pads little,
-run under `torch.inference_mode` (autocast bf16/fp16 on CUDA) and put back in input order.
+run under `torch.inference_mode` and put back in input order. The weights are float32 and CUDA runs
+under autocast (bf16 where supported, else fp16; `--dtype` picks it, fp32 turns it off); off CUDA
+`--dtype bf16 / fp16` casts the weights instead (`encoders.runtime`).
 Pooling reads the attention mask, so it is right for left and right padding alike: `cls` takes
 each row's first real token, `last-token` its last real token. Vectors are returned before
 normalization unless `normalize=True` (the harness normalizes for cosine). The tokenizer and config
@@ -40,7 +42,7 @@ from embedbench.encoders.lazy import LazyModel, check_as_read, quiet_transformer
 from embedbench.encoders.load_errors import load_failure
 from embedbench.encoders.pooling import check_pooling, pool
 from embedbench.encoders.protocol import EncoderMeta
-from embedbench.encoders.runtime import cuda_autocast, float32_compute, torch_compute
+from embedbench.encoders.runtime import check_device, cuda_autocast, planned_compute, torch_compute, weights_dtype
 from embedbench.encoders.settings import EncodeSettings
 from embedbench.encoders.tokens import TokenizedEncoder, ensure_pad_token, model_max_length, pad_batch
 from embedbench.errors import EmbedbenchError, ModelError
@@ -105,15 +107,17 @@ def _load_tokenizer(model_ref: str, folder: Path | None, commit: str | None, tru
     return tokenizer, config
 
 
-def _load_transformers(model_ref: str, folder: Path | None, commit: str | None, trust: bool) -> object:
-    """The float32 AutoModel from the folder, else from the hub at the commit; one line on failure."""
+def _load_transformers(model_ref: str, folder: Path | None, commit: str | None, trust: bool, dtype: str) -> object:
+    """The AutoModel in `dtype` (a torch dtype name) from the folder, else from the hub at the commit; one line on
+    failure."""
     quiet_transformers()
     import torch
     from transformers import AutoModel
 
     where, revision = (str(folder), None) if folder else (model_ref, commit)
     try:
-        return AutoModel.from_pretrained(where, revision=revision, trust_remote_code=trust, dtype=torch.float32)
+        return AutoModel.from_pretrained(where, revision=revision, trust_remote_code=trust,
+                                         dtype=getattr(torch, dtype))
     except Exception as exc:  # noqa: BLE001 - any loading failure becomes one line
         raise load_failure("transformers", model_ref, exc) from exc
 
@@ -162,7 +166,7 @@ class HfPoolingEncoder(LazyModel, TokenizedEncoder):
         self._model: object | None = None
         self.max_length = settings.max_length or model_max_length(self.tokenizer, self._folder, self._config)
         revision, fingerprint = _identity(self._folder, hub_id, self._commit, revision, fingerprint, normalize)
-        device_type, compute_dtype = float32_compute(self._device)
+        device_type, compute_dtype = planned_compute(self._device, settings.dtype)
         self.meta = EncoderMeta(
             dim=getattr(self._config, "hidden_size", None),
             max_tokens=self.max_length,
@@ -179,7 +183,9 @@ class HfPoolingEncoder(LazyModel, TokenizedEncoder):
 
     def _load_model(self) -> object:
         """The AutoModel, checked against the meta read from its config."""
-        model = _load_transformers(self._ref, self._folder, self._commit, self._settings.trust_remote_code)
+        check_device(self._device, self._settings.dtype)
+        model = _load_transformers(self._ref, self._folder, self._commit, self._settings.trust_remote_code,
+                                   weights_dtype(self._device, self._settings.dtype))
         model.to(self._device).eval()
         check_as_read(self._ref, self._as_read(), self._describe(model))
         return model
@@ -196,7 +202,7 @@ class HfPoolingEncoder(LazyModel, TokenizedEncoder):
 
     def _describe(self, model: object) -> dict[str, object]:
         """What the loaded model says about the meta's model-dependent values."""
-        device_type, compute_dtype = torch_compute(self._device, model, autocast=True)
+        device_type, compute_dtype = torch_compute(self._device, model, autocast=True, dtype=self._settings.dtype)
         max_tokens = self._settings.max_length or model_max_length(self.tokenizer, self._folder, model.config)
         return {"dim": getattr(model.config, "hidden_size", None), "max_tokens": max_tokens,  # type: ignore
                 "device_type": device_type, "compute_dtype": compute_dtype}
@@ -211,7 +217,7 @@ class HfPoolingEncoder(LazyModel, TokenizedEncoder):
     def _batch_context(self) -> Iterator[None]:
         import torch
 
-        with torch.inference_mode(), cuda_autocast(self._device):  # pooling runs in float32 inside it
+        with torch.inference_mode(), cuda_autocast(self._device, self._settings.dtype):  # pooling: float32 inside
             yield
 
     def _embed_rows(self, enc: dict[str, list[list[int]]], rows: np.ndarray) -> np.ndarray:

@@ -372,6 +372,9 @@ def from_url(spec: str, settings: EncodeSettings | None = None) -> HttpEmbedding
     Example: `http://127.0.0.1:8080/v1?model=foo&format=base64_int8&dimensions=256&api_key_env=PPLX_API_KEY`.
     """
     settings = settings or EncodeSettings()
+    if settings.dtype != "auto":  # the server computes the vectors; nothing here could honour it
+        raise ModelError(f"--dtype {settings.dtype}: an HTTP embedding API computes on its server, in its own "
+                         f"dtype; use --dtype auto")
     parts = urllib.parse.urlsplit(spec)
     params = _reference_params(spec, parts)
     model = params["model"]

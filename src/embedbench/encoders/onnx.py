@@ -5,10 +5,11 @@ tokenizer gives them) and `position_ids` when the graph asks for them. Which out
 vector: `output_name` if given (pplx's export holds pooled float, hidden states, int8 and binary
 outputs: name the pooled float one), else the one float rank-2 output other than BERT's
 `pooler_output`, else a rank-3 `last_hidden_state` / `token_embeddings`, pooled with `pooling`
-(mean by default) over the attention mask. Runs on CUDA when the device is cuda and
-onnxruntime offers the CUDA provider, else on CPU; `meta.device_type` says where it really ran and
-`meta.compute_dtype` is the graph's own float type (float16 for a half-precision export), and the
-onnxruntime version joins the cache key.
+(mean by default) over the attention mask. Runs on CUDA when the device is cuda (an error when
+onnxruntime offers no CUDA provider, or falls back from it), else on CPU (mps: an error);
+`meta.device_type` says where it ran and `meta.compute_dtype` is the graph's own float type (float16
+for a half-precision export) -- a graph computes in what it was exported in, so a --dtype other
+than auto is an error -- and the onnxruntime version joins the cache key.
 """
 
 from __future__ import annotations
@@ -63,14 +64,32 @@ def choose_output(outputs: Sequence[tuple[str, str, list]], output_name: str | N
     raise ModelError(f"cannot tell which ONNX output is the embedding among {', '.join(names)}; pass output_name")
 
 
+def check_onnx_settings(settings: EncodeSettings) -> None:
+    """One line when onnxruntime cannot run as asked: a --dtype (the graph's own is what computes), or mps."""
+    if settings.dtype != "auto":
+        raise ModelError(f"--dtype {settings.dtype}: an ONNX graph computes in the dtype it was exported in; "
+                         f"use --dtype auto (or export the model in that dtype)")
+    if settings.device == "mps":
+        raise ModelError("--device mps: the ONNX plugin runs on cpu or cuda (onnxruntime's CUDA provider)")
+
+
 def _providers(device: str) -> list:
-    """onnxruntime execution providers for the device: CUDA first where asked for and offered, CPU always."""
+    """onnxruntime execution providers for the device: on cuda, CUDA first (one line when onnxruntime here has
+    none) and CPU for the nodes it cannot run; else CPU."""
     import onnxruntime as ort
 
-    providers: list = ["CPUExecutionProvider"]
-    if device.startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
-        providers.insert(0, ("CUDAExecutionProvider", {"device_id": int(device.partition(":")[2] or 0)}))
-    return providers
+    if not device.startswith("cuda"):
+        return ["CPUExecutionProvider"]
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        raise ModelError(f"--device {device}: this onnxruntime ({ort.__version__}) has no CUDA provider; install "
+                         f"onnxruntime-gpu or use --device cpu")
+    return [("CUDAExecutionProvider", {"device_id": int(device.partition(":")[2] or 0)}), "CPUExecutionProvider"]
+
+
+def _check_placed(session: object, device: str) -> None:
+    """onnxruntime may fall back to CPU when CUDA fails to start: a cuda run must not quietly run on CPU."""
+    if device.startswith("cuda") and "CUDAExecutionProvider" not in session.get_providers():  # type: ignore
+        raise ModelError(f"--device {device}: onnxruntime could not start its CUDA provider (it fell back to CPU)")
 
 
 def _open(path: Path, folder: Path, settings: EncodeSettings) -> tuple[object, object]:
@@ -79,11 +98,13 @@ def _open(path: Path, folder: Path, settings: EncodeSettings) -> tuple[object, o
     import onnxruntime as ort
     from transformers import AutoTokenizer
 
+    providers = _providers(settings.device)
     try:
-        session = ort.InferenceSession(str(path), providers=_providers(settings.device))
+        session = ort.InferenceSession(str(path), providers=providers)
         tokenizer = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=settings.trust_remote_code)
     except Exception as exc:  # noqa: BLE001 - any loading failure becomes one line
         raise load_failure("ONNX", str(path), exc) from exc
+    _check_placed(session, settings.device)
     ensure_pad_token(tokenizer, folder)
     return session, tokenizer
 
@@ -119,6 +140,7 @@ class OnnxEncoder(TokenizedEncoder):
         if not folder.is_dir():
             raise ModelError(f"ONNX model folder {str(folder)!r} does not exist")
         self._settings = settings = settings or EncodeSettings()
+        check_onnx_settings(settings)
         self._pooling, self._prompts = check_pooling(pooling), dict(prompts or {})
         path = folder / onnx_file if onnx_file is not None else find_onnx_file(folder)
         self.session, self.tokenizer = _open(path, folder, settings)
@@ -140,7 +162,7 @@ class OnnxEncoder(TokenizedEncoder):
     def _describe(self, output: tuple[list, str], **identity: object) -> EncoderMeta:
         """The meta record: what was loaded (`identity`), the chosen output's size and type, where it runs."""
         shape, kind = output
-        on_cuda = "CUDAExecutionProvider" in self.session.get_providers()  # onnxruntime may fall back to CPU
+        on_cuda = "CUDAExecutionProvider" in self.session.get_providers()  # a fallback to CPU was refused
         return EncoderMeta(
             dim=shape[-1] if shape and isinstance(shape[-1], int) else None,
             max_tokens=self.max_length,

@@ -26,7 +26,7 @@ from embedbench.encoders.late_chunking import late_chunk_encode
 from embedbench.encoders.lazy import LazyModel, check_as_read, quiet_transformers
 from embedbench.encoders.pooling import pool
 from embedbench.encoders.protocol import EncoderMeta
-from embedbench.encoders.runtime import cuda_autocast, float32_compute, torch_compute
+from embedbench.encoders.runtime import check_device, cuda_autocast, planned_compute, torch_compute, weights_dtype
 from embedbench.encoders.settings import EncodeSettings
 from embedbench.encoders.st import float_vectors
 from embedbench.encoders.tokens import TokenizedEncoder, pad_token_id, padded_tensors
@@ -130,8 +130,9 @@ def _no_init() -> contextlib.AbstractContextManager:
     return no_init_weights()
 
 
-def build_bidirectional_qwen3(path: Path) -> object:
-    """Qwen3Model from the folder's config and safetensors, causal mask off on every layer (strict load)."""
+def build_bidirectional_qwen3(path: Path, dtype: str = "float32") -> object:
+    """Qwen3Model from the folder's config and safetensors, causal mask off on every layer (strict load), its
+    weights in `dtype` (a torch dtype name)."""
     import torch
     from transformers import Qwen3Model
 
@@ -140,7 +141,7 @@ def build_bidirectional_qwen3(path: Path) -> object:
     files = _weight_files(path)
     with _no_init():
         model = Qwen3Model(config)
-    model.to(torch.float32)
+    model.to(getattr(torch, dtype))
     prefix = _check_weights(path, files, {k: tuple(v.shape) for k, v in model.state_dict().items()})
     _load_weights(model, files, prefix)
     for layer in model.layers:
@@ -200,8 +201,9 @@ class PplxEncoder(LazyModel, TokenizedEncoder):
 
     No instruction prefix (the models use none). Texts are sorted by token length, batched, and
     returned in input order; a text with no tokens is a zero vector. On cuda the forward pass runs
-    under autocast (bf16 where supported, else fp16) on both paths, as meta.compute_dtype records;
-    pooling is always in float32. Without remote code the weights load on the first text to encode
+    under autocast (bf16 where supported, else fp16; `--dtype` picks it, fp32 turns it off) on both paths,
+    as meta.compute_dtype records; off CUDA, `--dtype bf16 / fp16` casts the weights (`encoders.runtime`).
+    Pooling is always in float32. Without remote code the weights load on the first text to encode
     (`model`), the tokenizer alone when texts are only counted; the meta comes from config.json.
     """
 
@@ -240,10 +242,11 @@ class PplxEncoder(LazyModel, TokenizedEncoder):
         self._tokenizer: object | None = None
         if remote_code:  # the cross-check path loads at once: its compute dtype is the remote code's
             self._st, self._model, self._tokenizer = self._load(path)
-            device_type, compute_dtype = torch_compute(self._device, self._model, autocast=True)
+            device_type, compute_dtype = torch_compute(self._device, self._model, autocast=True,
+                                                       dtype=settings.dtype)
         else:  # weights load on the first text to encode; a folder without them fails here already
             _weight_files(path)
-            device_type, compute_dtype = float32_compute(self._device)
+            device_type, compute_dtype = planned_compute(self._device, settings.dtype)
         self.meta = EncoderMeta(
             dim=int(raw["hidden_size"]),
             max_tokens=self.max_length,
@@ -265,7 +268,7 @@ class PplxEncoder(LazyModel, TokenizedEncoder):
     def _load_model(self) -> object:
         """The bidirectional Qwen3 model, checked against the meta's compute."""
         _, model, _ = self._load(self.path)
-        loaded = torch_compute(self._device, model, autocast=True)
+        loaded = torch_compute(self._device, model, autocast=True, dtype=self._settings.dtype)
         check_as_read(self.path, {"device_type": self.meta.device_type, "compute_dtype": self.meta.compute_dtype},
                       dict(zip(("device_type", "compute_dtype"), loaded)))
         return model
@@ -280,11 +283,13 @@ class PplxEncoder(LazyModel, TokenizedEncoder):
 
     def _load(self, path: Path) -> tuple[object | None, object, object | None]:
         """(the repo's own sentence-transformers pipeline or None, the Qwen3 model, its tokenizer or None)."""
+        check_device(self._device, self._settings.dtype)
         quiet_transformers()
         if self.remote_code:
             st = _load_remote(path, self._settings, self.max_length)
             return st, st[0].auto_model, st.tokenizer
-        return None, build_bidirectional_qwen3(path).to(self._device), None
+        model = build_bidirectional_qwen3(path, weights_dtype(self._device, self._settings.dtype))
+        return None, model.to(self._device), None
 
     # -- forward -------------------------------------------------------------------------------
 
@@ -294,7 +299,7 @@ class PplxEncoder(LazyModel, TokenizedEncoder):
 
         input_ids = input_ids.to(self._device)  # type: ignore[attr-defined]
         attention_mask = attention_mask.to(self._device)  # type: ignore[attr-defined]
-        with torch.inference_mode(), cuda_autocast(self._device):
+        with torch.inference_mode(), cuda_autocast(self._device, self._settings.dtype):
             if self.remote_code:  # the repo's PPLXQwen3Model builds its own bidirectional mask
                 return self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
             from transformers.masking_utils import create_bidirectional_mask
@@ -329,7 +334,7 @@ class PplxEncoder(LazyModel, TokenizedEncoder):
     def _encode(self, texts: Sequence[str], role: str) -> np.ndarray:
         if self._st is None:
             return super()._encode(texts, role)
-        with cuda_autocast(self._device):  # the same compute dtype as the in-house path and meta.compute_dtype
+        with cuda_autocast(self._device, self._settings.dtype):  # the in-house path's compute, meta.compute_dtype
             return float_vectors(self._st.encode, texts, self._settings.batch_size)
 
     # -- the encoder contract (encode_queries / encode_documents / count_truncated: TokenizedEncoder) ---------
@@ -377,11 +382,15 @@ def _load_tokenizer(path: Path, config: object) -> object:
 
 
 def _load_remote(path: Path, settings: EncodeSettings, max_length: int) -> object:
-    """The repo's own sentence-transformers pipeline (remote code), cut before its quantizer."""
+    """The repo's own sentence-transformers pipeline (remote code), cut before its quantizer; in the checkpoint's
+    dtype under --dtype auto, else in the in-house path's weights dtype."""
+    import torch
     from sentence_transformers import SentenceTransformer
 
+    cast = weights_dtype(settings.device, settings.dtype)
+    weights = None if settings.dtype == "auto" else {"dtype": getattr(torch, cast)}
     try:
-        full = SentenceTransformer(str(path), device=settings.device, trust_remote_code=True)
+        full = SentenceTransformer(str(path), device=settings.device, trust_remote_code=True, model_kwargs=weights)
     except Exception as exc:
         raise ModelError(f"{path}: cannot load with remote code: {exc}") from exc
     names = [type(m).__name__ for m in full]

@@ -19,7 +19,7 @@ import numpy as np
 from embedbench.encoders.lazy import LazyModel, check_as_read, quiet_transformers
 from embedbench.encoders.load_errors import load_failure
 from embedbench.encoders.protocol import EncoderMeta
-from embedbench.encoders.runtime import torch_compute
+from embedbench.encoders.runtime import TORCH_DTYPES, check_device, torch_compute
 from embedbench.encoders.settings import EncodeSettings
 from embedbench.encoders.st_files import StDescription, read_st_folder
 from embedbench.encoders.tokens import truncated_flags
@@ -75,6 +75,8 @@ class SentenceTransformerEncoder(LazyModel):
     The model loads on first use (`model`, encode_*): the meta is read from the folder's files
     (`st_files.read_st_folder`), and counting truncated texts loads only the tokenizer. A folder whose
     layout that reader does not know (or a hub id, or `lazy=False`) loads at once, as it always did.
+    It computes in its weights' dtype: the checkpoint's under --dtype auto, else the one asked for (the
+    weights loaded in it, as sentence-transformers' `model_kwargs={"dtype": ...}` does); no autocast.
     """
 
     def __init__(
@@ -186,11 +188,14 @@ def float_vectors(encode: object, texts: Sequence[str], batch_size: int, **optio
 
 
 def _load(model_ref: str, settings: EncodeSettings, prompts: dict[str, str] | None, hub_revision: str | None):
+    check_device(settings.device, settings.dtype)
     quiet_transformers()
+    import torch
     from sentence_transformers import SentenceTransformer
 
+    weights = {"dtype": getattr(torch, TORCH_DTYPES[settings.dtype])} if settings.dtype != "auto" else None
     try:
-        return SentenceTransformer(model_ref, device=settings.device, revision=hub_revision,
+        return SentenceTransformer(model_ref, device=settings.device, revision=hub_revision, model_kwargs=weights,
                                    trust_remote_code=settings.trust_remote_code, prompts=dict(prompts or {}) or None)
     except Exception as exc:  # noqa: BLE001 - any loading failure becomes one line
         raise load_failure("sentence-transformers", model_ref, exc) from exc

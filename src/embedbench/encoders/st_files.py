@@ -1,13 +1,14 @@
 """What a sentence-transformers folder will be once loaded, read from its files alone (no torch, no weights).
 
 `read_st_folder` gives the values `SentenceTransformerEncoder` puts into its meta -- output dimension,
-max length, pooling, the prompt of each role, device type and compute dtype -- computed the way
-sentence-transformers 6 and transformers 5 compute them while loading, from modules.json, the modules'
-config files, config.json, tokenizer_config.json and the safetensors header. It understands only the
-plain layout (Transformer -> Pooling [-> Dense] [-> Normalize], no remote code, no loading options) and
-answers None for anything else; the encoder then loads the model to find out, as before. Once a model
-is loaded the encoder compares these values with the loaded model's (`SentenceTransformerEncoder.model`),
-so a reading that drifts from the library's stops the run instead of keying vectors wrongly.
+max length, pooling, the prompt of each role, device type and compute dtype (the --dtype asked for, else
+the checkpoint's) -- computed the way sentence-transformers 6 and transformers 5 compute them while
+loading, from modules.json, the modules' config files, config.json, tokenizer_config.json and the
+safetensors header. It understands only the plain layout (Transformer -> Pooling [-> Dense] [-> Normalize],
+no remote code, no loading options) and answers None for anything else; the encoder then loads the model
+to find out, as before. Once a model is loaded the encoder compares these values with the loaded model's
+(`SentenceTransformerEncoder.model`), so a reading that drifts from the library's stops the run instead of
+keying vectors wrongly.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from embedbench.encoders.runtime import TORCH_DTYPES
 from embedbench.encoders.settings import EncodeSettings
 
 # The module classes whose configs are understood here (modules.json "type", last component).
@@ -112,7 +114,7 @@ def _read(folder: Path, settings: EncodeSettings, prompts: dict[str, str] | None
             pooling=_pooling_mode(folder / modules[1][1]),
             prompts={role: role_prompt(holder, role) for role in _DEFAULT_PROMPTS},
             device_type=settings.device.partition(":")[0],
-            compute_dtype=_load_dtype(transformer_dir, config),
+            compute_dtype=TORCH_DTYPES.get(settings.dtype) or _load_dtype(transformer_dir, config),
         ),
         transformer_dir,
     )
