@@ -107,3 +107,90 @@ def test_nan_embeddings_are_an_error(beir_dir, tmp_path):
     with pytest.raises(EmbedbenchError, match="NaN"):
         evaluate(NaNEncoder(), dataset=f"beir:{beir_dir}", results_dir=tmp_path / "r")
     assert not (tmp_path / "r").exists()
+
+
+# ------------------------------------------------- run settings (issue 13 item 2, issues 14 and 15)
+
+def test_index_specs_are_kept_as_given_and_a_bad_one_stops_the_run_before_loading(fake_encoder, beir_dir, tmp_path):
+    from embedbench.engine.runner import index_specs
+
+    assert index_specs(None) == ("exact",)
+    assert index_specs(" exact, hnsw:m=32:ef=256") == ("exact", "hnsw:m=32:ef=256")
+    assert index_specs(["sq8", "exact,ivf:nlist=8:nprobe=2"]) == ("sq8", "exact", "ivf:nlist=8:nprobe=2")
+    out = tmp_path / "results"
+    with pytest.raises(EmbedbenchError, match="unknown index kind 'annoy'"):
+        evaluate(fake_encoder, dataset=f"beir:{beir_dir}", index="exact,annoy", results_dir=out)
+    assert not out.exists() and fake_encoder.calls == []
+
+
+@pytest.mark.parametrize("kwargs, message", [({"rerank_with": "colbert"}, "--rerank-with is not implemented yet"),
+                                              ({"rerank_depth": 0}, "--rerank-depth must be at least 1"),
+                                              ({"dtype": "fp64"}, "dtype must be one of auto, fp32, bf16, fp16")])
+def test_rerank_and_dtype_are_checked_before_anything_loads(kwargs, message, fake_encoder, beir_dir, tmp_path):
+    with pytest.raises(EmbedbenchError, match=message):
+        evaluate(fake_encoder, dataset=f"beir:{beir_dir}", results_dir=tmp_path / "r", **kwargs)
+    assert not (tmp_path / "r").exists() and fake_encoder.calls == []
+
+
+def test_dtype_index_and_rerank_settings_reach_the_run(fake_encoder, beir_dir, tmp_path, monkeypatch):
+    import embedbench.engine.context as engine_context
+    import embedbench.engine.plan as engine_plan
+    import embedbench.engine.runner as runner
+
+    seen = {}
+    monkeypatch.setattr(engine_plan, "check_model_ref", lambda ref: None)
+    monkeypatch.setattr(engine_context, "load_model", lambda ref, settings: seen.setdefault("settings", settings)
+                        and fake_encoder)
+    monkeypatch.setattr(runner, "score_tasks", lambda run, planned: seen.setdefault("run", run) and iter(()))
+    evaluate("by-name", dataset=f"beir:{beir_dir}", dtype="bf16", index="exact,sq8", rerank_depth=7,
+             results_dir=tmp_path / "r")
+    assert seen["settings"].dtype == "bf16" and seen["settings"].show_progress
+    run = seen["run"]
+    assert run.indexes == ("exact", "sq8") and run.rerank_depth == 7 and run.rerank_with is None
+    assert not run.multi_vector
+
+
+def test_a_multi_vector_model_is_scored_by_the_late_interaction_step(beir_dir, tmp_path, monkeypatch):
+    import dataclasses
+    import sys
+    import types
+
+    import embedbench.engine.runner as runner
+    from conftest import FakeEncoder
+
+    late = types.ModuleType("embedbench.engine.late")
+    late.score_multi_vector = lambda run, q: iter(late.calls.append((run.model_name, len(q.qids))) or ())
+    late.calls = []
+    monkeypatch.setitem(sys.modules, "embedbench.engine.late", late)
+    monkeypatch.setattr(runner, "score_dense", lambda run, q: pytest.fail("a multi-vector model reached dense search"))
+    encoder = FakeEncoder()
+    encoder.meta = dataclasses.replace(encoder.meta, kind="multi-vector")
+    evaluate(encoder, dataset=[f"beir:{beir_dir}", f"beir:{beir_dir}"], limit_queries=5, results_dir=tmp_path / "r")
+    assert late.calls == [("fake", 5), ("fake", 5)]
+
+
+def test_each_task_logs_a_progress_line_as_it_starts(fake_encoder, beir_dir, tmp_path, caplog):
+    with caplog.at_level("INFO", logger="embedbench"):
+        evaluate(fake_encoder, dataset=[f"beir:{beir_dir}", f"beir:{beir_dir}"], limit_queries=5,
+                 results_dir=tmp_path / "r")
+    lines = [r.getMessage() for r in caplog.records if r.name == "embedbench.run"]
+    assert lines == [f"task {i}/2: tiny-beir (en, test, 40 docs, 5 queries)" for i in (1, 2)]
+
+
+def test_the_suite_loading_bar_follows_the_embedbench_logger(beir_dir, tmp_path, capsys):
+    import logging
+
+    from embedbench.engine.plan import plan_tasks, task_refs
+
+    suite = tmp_path / "two.yaml"
+    suite.write_text(f"name: two\ntasks:\n  - {{name: A, loader: beir, path: {beir_dir}}}\n"
+                     f"  - {{name: B, loader: beir, path: {beir_dir}}}\n")
+    refs = task_refs(str(suite), None)
+    assert [p.spec.name for p in plan_tasks(refs, None, tmp_path, None)] == ["A", "B"]
+    assert "loading suite two" in capsys.readouterr().err
+    logging.getLogger("embedbench").setLevel(logging.WARNING)  # what `embedbench -q` does
+    try:
+        plan_tasks(refs, None, tmp_path, None)
+    finally:
+        logging.getLogger("embedbench").setLevel(logging.NOTSET)
+    assert capsys.readouterr().err == ""

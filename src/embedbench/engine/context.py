@@ -59,11 +59,19 @@ class RunContext:
     encoding_variant: Variant
     executor: LocalExecutor  # or the Ray executor (engine/ray_cluster.py): same steps, same numbers
     shard_size: int
+    indexes: tuple[str, ...] = ("exact",)  # the --index specs as given (scoring/index.py parses them)
+    rerank_with: str | None = None  # a multi-vector model re-ranking the top rerank_depth by MaxSim
+    rerank_depth: int = 100
 
     @property
     def dense(self) -> bool:
         """False for a lexical model that ranks the corpus itself (BM25)."""
         return isinstance(self.encoder, Encoder)
+
+    @property
+    def multi_vector(self) -> bool:
+        """A late-interaction model (token vectors, MaxSim), scored by `engine/late.py`."""
+        return getattr(getattr(self.encoder, "meta", None), "kind", "dense") == "multi-vector"
 
 
 def load_encoder(model: str | Encoder | SearchModel, settings: EncodeSettings) -> Encoder | SearchModel:
@@ -140,6 +148,9 @@ class RunRequest:
     rag_k: int
     command: list[str]
     engine: EngineOptions = EngineOptions()
+    indexes: tuple[str, ...] = ("exact",)
+    rerank_with: str | None = None
+    rerank_depth: int = 100
 
 
 def open_run(request: RunRequest) -> RunContext:
@@ -158,5 +169,6 @@ def open_run(request: RunRequest) -> RunContext:
         specs=specs, dims=request.dims, limit_queries=request.limit_queries, context=context,
         rescore_depth=request.rescore_depth, generator=generator,
         rag_k=request.rag_k, command=request.command, encoding_variant=variant, executor=executor,
-        shard_size=request.engine.shard_size)
+        shard_size=request.engine.shard_size, indexes=request.indexes, rerank_with=request.rerank_with,
+        rerank_depth=request.rerank_depth)
 

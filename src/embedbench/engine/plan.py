@@ -7,15 +7,19 @@ name) runs here, so a typo in the last task stops the run before the first task'
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from tqdm import tqdm
 
 from embedbench.data.spec import TaskSpec, task_metric_names
 from embedbench.data.suites import load_suite
 from embedbench.data.synthetic.tasks import default_corpus_size
 from embedbench.data.tasks import LoadContext, TaskData, load_task_data
 from embedbench.encoders.loading import check_model_ref
+from embedbench.engine.progress import log, progress_bars
 from embedbench.errors import EmbedbenchError
 from embedbench.scoring.precision import PrecisionSpec
 
@@ -88,13 +92,26 @@ def plan_tasks(refs: list[TaskRef], data_dir: Path | None, cache_root: Path,
     if corpus_sizes and not any(ref.spec.loader in SCALABLE_LOADERS for ref in refs):
         raise EmbedbenchError("--corpus-size applies to the synthetic suites only (synthetic-q2q, synthetic-q2d)")
     planned = []
-    for ref in refs:
+    for ref in _loading(refs):
         scalable = ref.spec.loader in SCALABLE_LOADERS
         default_size = default_corpus_size(ref.spec) if scalable else None
         for size in list(corpus_sizes or [None]) if scalable else [None]:
             for subset in load_task_data(ref.spec, LoadContext(data_dir, cache_root, size)):
                 planned.append(PlannedTask(ref.suite, ref.spec, subset, ref.suite_tasks, default_size))
+        log.debug("loaded %s (%s)", ref.spec.name, ref.suite)
     return planned
+
+
+def _loading(refs: list[TaskRef]) -> Iterator[TaskRef]:
+    """The refs in order, under a "loading suite NAME: 3/5 tasks" bar per suite (hub data can take minutes)."""
+    for suite, group in itertools.groupby(refs, key=lambda ref: ref.suite):
+        tasks = list(group)
+        with tqdm(total=len(tasks), desc=f"loading suite {suite}", unit="task", leave=False, dynamic_ncols=True,
+                  disable=not progress_bars() or len(tasks) < 2) as bar:
+            for ref in tasks:
+                bar.set_postfix_str(ref.spec.name)
+                yield ref
+                bar.update()
 
 
 def check_main_scores(planned: list[PlannedTask], generating: bool) -> None:

@@ -24,8 +24,9 @@ def check_plan(plan: EvalPlan) -> None:
 def evaluate_plan(plan: EvalPlan, *, limit_queries: int | None = None, **settings: Any) -> list[Result]:
     """Check the plan whole, then `evaluate` each of its runs; `limit_queries` overrides the plan's.
 
-    `settings` are the other `evaluate` arguments (results_dir, device, ...) shared by every run; an
-    engine setting given there (the command line's `--engine`) overrides the plan's.
+    `settings` are the other `evaluate` arguments (results_dir, device, dtype, index, ...) shared by every
+    run; a setting given there (the command line passes only the flags given, e.g. `--engine`) overrides
+    the plan's own.
     """
     check_plan(plan)
     results = []
