@@ -275,3 +275,14 @@ def test_archive_is_unpacked_from_a_folder_mirror(tmp_path):
     with pytest.raises(EmbedbenchError, match="the archive lacks topics"):
         fetch_dataset(lacking, data_dir, mirror=str(tmp_path / "mirror"), progress=False)
     assert _files(data_dir) == ["toy", "toy/corpus", "toy/corpus/docs.trec", "toy/qrels"]
+
+
+@pytest.mark.parametrize("suite, name", [("vaswani", "vaswani"), ("xquad-r", "xquad-r"),
+                                         ("codebase-contextual", "codebase-contextual")])
+def test_a_missing_local_dataset_names_its_fetch(tmp_path, capsys, suite, name):
+    """A local suite whose data folder lacks its dataset says which `embedbench data fetch` provides it."""
+    code = main(["-q", "eval", "--model", "hashing", "--suite", suite, "--data-dir", str(tmp_path),
+                 "--results-dir", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert f"`embedbench data fetch {name}` downloads it" in err and not (tmp_path / "r").exists()

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from embedbench.data.beir import load_beir
+from embedbench.data.sources import fetch_hint
 from embedbench.data.squad import load_squad
 from embedbench.data.trec import load_trec
 from embedbench.data.types import RetrievalData
@@ -36,7 +37,7 @@ def resolve_data_path(raw: str, data_dir: Path | None) -> Path:
         if under.exists():
             return under
         tried.append(str(under))
-    raise EmbedbenchError(f"dataset path {raw!r} not found (tried: {', '.join(tried)})")
+    raise EmbedbenchError(f"dataset path {raw!r} not found (tried: {', '.join(tried)}){fetch_hint(raw)}")
 
 
 def load_dataset_spec(spec: str, data_dir: Path | None) -> RetrievalData:

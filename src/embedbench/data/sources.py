@@ -120,3 +120,9 @@ def find_source(name: str) -> DataSource:
     close = [by_folder[name]] if name in by_folder else difflib.get_close_matches(name, list(DATA_SOURCES), n=1)
     hint = f"; did you mean {close[0]}?" if close else ""
     raise EmbedbenchError(f"unknown dataset {name!r}{hint} (known: {', '.join(DATA_SOURCES)})")
+
+
+def fetch_hint(folder: str) -> str:
+    """`; `embedbench data fetch NAME` downloads it` when a pinned source provides `folder`, else ""."""
+    names = [s.name for s in DATA_SOURCES.values() if s.folder == folder.rstrip("/").rsplit("/", 1)[-1]]
+    return f"; `embedbench data fetch {names[0]}` downloads it" if names else ""

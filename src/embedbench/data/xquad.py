@@ -30,6 +30,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from embedbench.data.sources import fetch_hint
 from embedbench.data.squad import load_squad
 from embedbench.data.spec import TaskSpec, reject_unknown_options
 from embedbench.data.tasks import LoadContext, TaskData
@@ -46,7 +47,7 @@ POOLED = "multilingual"  # the language label of the pooled cross-lingual task
 
 def local_data_file(data_dir: Path | None, folder: str, name: str) -> Path:
     """`data_dir/folder/name` (or `folder/name` for an absolute folder); one line if it is absent."""
-    hint = f"set EMBEDBENCH_DATA_DIR or pass --data-dir (the folder holding {folder}/)"
+    hint = f"set EMBEDBENCH_DATA_DIR or pass --data-dir (the folder holding {folder}/){fetch_hint(folder)}"
     base = Path(folder).expanduser()
     if not base.is_absolute():
         if data_dir is None:
