@@ -165,16 +165,20 @@ def build_parser() -> argparse.ArgumentParser:
         "cache", help="show or prune the embedding cache ($EMBEDBENCH_CACHE_DIR/embeddings)",
         description="The embedding cache keeps every encoded text, one folder (namespace) per model + encode "
                     "settings + role. 'last used' is when a run last wrote into a namespace (reads leave no trace)."))
-    from embedbench.cli.data import add_data_arguments
-
-    add_data_arguments(sub.add_parser(
+    sub.add_parser(
         "data", help="fetch the local suites' datasets (xquad-r, vaswani, codebase-contextual) or list them",
         description="The local suites read their datasets from the data folder ($EMBEDBENCH_DATA_DIR or "
                     "--data-dir). `data fetch NAME` downloads one from its pinned public source, checksums "
-                    "verified; `data list` shows which are there."))
+                    "verified; `data list` shows which are there.", add_later=_add_data_arguments)
     for child in _subparsers(parser):
         _add_verbosity(child, top=False)
     return parser
+
+
+def _add_data_arguments(data: argparse.ArgumentParser) -> None:
+    from embedbench.cli.data import add_data_arguments  # reads the data layer: only when `data` is used
+
+    add_data_arguments(data)
 
 
 def _add_gate_arguments(gate: argparse.ArgumentParser) -> None:
