@@ -45,15 +45,14 @@ def _assert_same(one: dict, many: dict) -> None:
 
 
 def test_xquad_r_cross_lingual_sharded_equals_in_memory(tmp_path, shared_data):
-    """Real text, 2,640 paragraphs of 11 languages: shards of 1024 and 128 against one shard."""
+    """Real text, 2,640 paragraphs of 11 languages: shards of 128 (21 shards, a ragged last one) against one shard."""
     suite = tmp_path / "x.yaml"
     suite.write_text("name: x\ntasks:\n  - {name: XQ, loader: xquad-r, path: xquad-r, main_score: map_at_20, "
                      "options: {mode: cross-lingual, unit: paragraph}}\n")
     common = dict(suite=str(suite), data_dir=shared_data, precisions=ALL_PRECISIONS, dims=[384, 96],
-                  limit_queries=600, rescore_depth=20)
+                  limit_queries=300, rescore_depth=20)
     one = _run(tmp_path, "one", "hashing", 64 * 10**4, **common)
-    for size in (1024, 128):
-        _assert_same(one, _run(tmp_path, f"s{size}", "hashing", size, **common))
+    _assert_same(one, _run(tmp_path, "s128", "hashing", 128, **common))
 
 
 class FewVectors:
