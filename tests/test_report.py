@@ -16,7 +16,8 @@ from embedbench.report import build_grid, build_report, pareto_front
 from embedbench.report.figures import (mrl_curves, precision_deltas, quality_vs_bytes, recall_curves, scale_curves,
                                        task_heatmap)
 from embedbench.report.grid import Grid
-from embedbench.report.leaderboard import build_leaderboard
+from embedbench.report.html import write_html
+from embedbench.report.leaderboard import build_leaderboard, write_leaderboard
 from embedbench.report.reference import REPORTED
 from embedbench.report.tradeoff import tradeoff_rows
 from embedbench.results import Provenance, Result, read_per_query, read_results, write_result
@@ -388,3 +389,62 @@ def test_markdown_escapes_cell_text(tmp_path: Path) -> None:
     build_report(results, tmp_path / "out")
     md = (tmp_path / "out" / "leaderboard.md").read_text()
     assert "org\\|model&lt;b&gt;" in md and "<b>" not in md
+
+
+# --- zero-shot marks (issue 13, item 7) ------------------------------------------------------------
+
+def trained_on(result: Result, overlap: list[str] | None) -> Result:
+    """`result` as the engine records it: in the model's training data (overlap), zero-shot ([]), or
+    unknown (None: as a result written before the flag existed)."""
+    if overlap is None:
+        return result
+    source = "mteb 2.26.24 model registry entry org/p"
+    provenance = result.provenance.model_copy(update={"training_data_source": source})
+    return result.model_copy(update={"zero_shot": not overlap, "training_overlap": overlap, "provenance": provenance})
+
+
+@pytest.fixture(scope="module")
+def zero_shot_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Suite s of tasks T1..T3: model p was trained on T1's data, q on none, old has no flags at all."""
+    results, out = tmp_path_factory.mktemp("zs-results"), tmp_path_factory.mktemp("zs-out")
+    tasks = {t: ("Retrieval", None) for t in ("T1", "T2", "T3")}
+    for model, overlaps in (("p", (["NQ"], [], [])), ("q", ([], [], [])), ("old", (None, None, None))):
+        for task, overlap in zip(tasks, overlaps):
+            result, per_query = make_result(model, "fp32", 64, task)
+            write_result(results, from_suite(trained_on(result, overlap), "s", tasks), per_query)
+    lb = build_leaderboard(Grid(read_results(results), results))  # the tables only: no figures needed here
+    write_leaderboard(lb, out)
+    write_html(lb, out)
+    return out
+
+
+def markdown_rows(md: str) -> dict[str, dict[str, str]]:
+    """The measured table's rows by model: {column header: cell text}."""
+    lines = [line for line in md.split("## Reported by authors")[0].splitlines() if line.startswith("| ")]
+    header = [h.strip() for h in lines[0].strip("|").split("|")]
+    return {cells[0]: dict(zip(header, cells)) for line in lines[2:]
+            if (cells := [c.strip() for c in line.strip("|").split("|")])}
+
+
+def test_leaderboard_marks_scores_on_training_data_and_counts_them_in_means(zero_shot_report: Path) -> None:
+    md = (zero_shot_report / "leaderboard.md").read_text()
+    rows = markdown_rows(md)
+    assert rows["p"]["T1"].endswith(" †") and not rows["p"]["T2"].endswith(("†", "?"))
+    assert rows["p"]["s mean"].endswith(" (1/3 †)") and rows["p"]["s mean"].startswith("0.")
+    assert rows["q"]["s mean"].replace("*", "").replace(".", "").isdigit()  # every task zero-shot: no mark
+    assert all(rows["old"][t].endswith(" ?") for t in ("T1", "T2", "T3")) and rows["old"]["s mean"].endswith(" (3/3 ?)")
+    assert "† = the task's data is in the model's training data" in md and "? = not known whether" in md
+    frame = pd.read_csv(zero_shot_report / "leaderboard.csv").set_index("model")
+    assert frame.loc["p", "T1:zero_shot"] == False and frame.loc["q", "T1:zero_shot"] == True  # noqa: E712
+    assert pd.isna(frame.loc["old", "T1:zero_shot"])
+    assert (frame.loc["p", "s:mean:tasks_in_training"], frame.loc["q", "s:mean:tasks_in_training"]) == (1, 0)
+    assert frame.loc["old", "s:mean:tasks_training_unknown"] == 3
+
+
+def test_leaderboard_html_marks_and_explains_training_data(zero_shot_report: Path) -> None:
+    page = (zero_shot_report / "leaderboard.html").read_text()
+    assert page.count("> (1/3 †)</span>") == 1 and page.count("> (3/3 ?)</span>") == 1
+    assert "1 of 3 task(s) in the model&#x27;s training data: T1 (NQ)" in page  # the mean's tooltip
+    assert "in training data: NQ (per mteb 2.26.24 model registry entry org/p)" in page  # task tooltip and details
+    assert "training data unknown (not recorded for this model or result)" in page
+    assert "<li>† = the task&#x27;s data is in the model&#x27;s training data" in page

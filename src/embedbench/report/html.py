@@ -1,7 +1,9 @@
 """leaderboard.html: one self-contained page (inline CSS and script, loads nothing), sortable by
 any column, filterable by suite and precision, every number carrying its provenance (hover title
 and an expandable details row). The page's state is kept in the URL fragment, e.g.
-`leaderboard.html#sort=MyTask:desc&suite=default&precision=int8`, so a view can be shared."""
+`leaderboard.html#sort=MyTask:desc&suite=default&precision=int8`, so a view can be shared. Scores
+carry the leaderboard's marks († on the model's training data, ? unknown, ‡ other data), explained
+in the notes and, for each number, in its tooltip and details row."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from embedbench.report import fmt
 from embedbench.report.assets import CSS, ERROR_HOOK, SCRIPT
 from embedbench.report.grid import PRECISION_ORDER
 from embedbench.report.fmt import ABSENT, ABSENT_NOTE
-from embedbench.report.leaderboard import Cell, Column, Leaderboard
+from embedbench.report.leaderboard import OTHER_DATA, OTHER_DATA_NOTE, Cell, Column, Leaderboard, legend
 from embedbench.report.reference import NOTES, REPORTED, SOURCE
 from embedbench.results import Result
 
@@ -38,6 +40,14 @@ def provenance_lines(r: Result) -> list[str]:
             f"date: {p.created_at}"]
 
 
+def training_line(r: Result) -> str:
+    """Whether the result's task is in the model's training data, and who says so."""
+    if r.zero_shot is None:
+        return "training data unknown (not recorded for this model or result)"
+    said = f" (per {r.provenance.training_data_source})" if r.provenance.training_data_source else ""
+    return ("zero-shot" if r.zero_shot else f"in training data: {', '.join(r.training_overlap)}") + said
+
+
 def _cell_title(col: Column, cell: Cell) -> str:
     if cell.absent:
         r = cell.results[0]
@@ -50,10 +60,11 @@ def _cell_title(col: Column, cell: Cell) -> str:
         lines = [f"{r.main_score_name} = {cell.value:.4f}"]
         if cell.ci:
             lines.append(f"95% bootstrap CI [{cell.ci[0]:.4f}, {cell.ci[1]:.4f}] over {r.n_queries} queries")
-        return "\n".join(lines + [f"quantization: {r.quantization}"] + provenance_lines(r))
+        return "\n".join(lines + [f"quantization: {r.quantization}", training_line(r)] + provenance_lines(r))
     lines = [f"{col.label} = {cell.value:.4f}, mean of {len(cell.results)} task(s):"]
     lines += [f"  {r.task}: {r.main_score:.4f} (dataset {r.provenance.dataset_hash[:12]}, {r.provenance.created_at})"
               for r in cell.results]
+    lines.append(cell.training.describe())
     lines += [f"model revision: {cell.results[0].revision}",
               f"code: {'; '.join(sorted({code_version(r) for r in cell.results}))}"]
     return "\n".join(lines)
@@ -68,7 +79,11 @@ def _score_td(col: Column, cell: Cell) -> str:
     text = fmt.score(cell.value)
     inner = f'<strong class="best" title="best in column">{text}</strong>' if cell.best else text
     if cell.other_data:
-        inner += '<span class="flag" title="evaluated on a different dataset than most results in this column; not ranked"> †</span>'
+        inner += f'<span class="flag" title="{e(OTHER_DATA_NOTE)}"> {OTHER_DATA}</span>'
+    mark = cell.training.mark(col.kind)
+    if mark:
+        why = training_line(cell.results[0]) if col.kind == "task" else cell.training.describe()
+        inner += f'<span class="flag zs" title="{e(why)}">{e(mark)}</span>'
     if cell.ci:
         inner += f'<span class="ci">[{cell.ci[0]:.4f}, {cell.ci[1]:.4f}]</span>'
     return (f'<td class="num" data-key="{e(col.key)}" data-suite="{suite}" data-value="{cell.value!r}" '
@@ -77,14 +92,14 @@ def _score_td(col: Column, cell: Cell) -> str:
 
 def _details(lb: Leaderboard, i: int, ncols: int) -> str:
     lr = lb.rows[i]
-    head = "".join(f"<th>{h}</th>" for h in ("task", "metric", "score", "95% CI", "queries", "docs",
+    head = "".join(f"<th>{h}</th>" for h in ("task", "metric", "score", "95% CI", "queries", "docs", "training data",
                                               "model revision", "dataset hash", "code version", "date"))
     body = []
     for task, r in sorted(lr.row.cells.items()):
         ci = lb.grid.ci(r)
         body.append("<tr>" + "".join(f"<td>{e(v)}</td>" for v in (
             lb.grid.task_label(task), r.main_score_name, ABSENT if r.main_score is None else fmt.score(r.main_score),
-            f"[{ci[0]:.4f}, {ci[1]:.4f}]" if ci else "n/a", r.n_queries, r.n_docs, r.revision,
+            f"[{ci[0]:.4f}, {ci[1]:.4f}]" if ci else "n/a", r.n_queries, r.n_docs, training_line(r), r.revision,
             r.provenance.dataset_hash, code_version(r), r.provenance.created_at)) + "</tr>")
     flags = "".join(f'<p class="flag">⚠ {e(f)}</p>' for f in lr.row.flags)
     variant = f"<p>variant: <code>{e(lr.row.key.variant)}</code></p>" if lr.row.key.variant else ""
@@ -137,8 +152,7 @@ def render_html(lb: Leaderboard) -> str:
     ths += [f'<th data-key="{e(c.key)}" data-type="num" data-suite="{e(c.suite)}"><button type="button">'
             f"{e(c.label)}</button></th>" for c in lb.columns]
     precisions = sorted({lr.row.precision for lr in lb.rows}, key=lambda p: (PRECISION_ORDER.get(p, 99), p))
-    absent = [ABSENT_NOTE] if any(c.absent for lr in lb.rows for c in lr.cells.values()) else []
-    notes = "".join(f"<li>{e(n)}</li>" for n in [*lb.footnotes(), *absent])
+    notes = "".join(f"<li>{e(n)}</li>" for n in [*lb.footnotes(), *legend(lb)])
     body = "".join(_entry(lb, i) for i in range(len(lb.rows)))
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">

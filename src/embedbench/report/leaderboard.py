@@ -1,6 +1,10 @@
 """The leaderboard: one row per model x revision x variant x precision x dim; columns are suite
 averages (over tasks, and over task types where a suite has several) and per-task main scores with
-a 95% bootstrap CI over queries. Published reference numbers live in their own table."""
+a 95% bootstrap CI over queries. Published reference numbers live in their own table.
+
+A score whose task is in the model's training data (the result's `zero_shot` is False) is marked †,
+one whose training status is unknown (`zero_shot` None, e.g. a result written before it was recorded)
+?; a mean says how many of the tasks it averages are either ("(1/18 †)")."""
 
 from __future__ import annotations
 
@@ -19,6 +23,58 @@ from embedbench.report.reference import NOTES, REPORTED, SOURCE, reference_recor
 from embedbench.results import Result
 
 _TIE = 1e-12
+IN_TRAINING, UNKNOWN_TRAINING, OTHER_DATA = "†", "?", "‡"
+TRAINING_NOTE = (f"{IN_TRAINING} = the task's data is in the model's training data (not zero-shot: the model "
+                 "was trained on this dataset or a version of it, as mteb's model registry or the model card "
+                 f"says); after a mean, (n/N {IN_TRAINING}) = n of the N tasks it averages are")
+UNKNOWN_NOTE = (f"{UNKNOWN_TRAINING} = not known whether the task is in the model's training data (a model "
+                "neither mteb's registry nor embedbench's presets describe, or a result written before embedbench "
+                f"recorded it); after a mean, (n/N {UNKNOWN_TRAINING}) = n of the N tasks it averages")
+OTHER_DATA_NOTE = (f"{OTHER_DATA} = evaluated on a different dataset (dataset hash) than most results in its "
+                   "column; not ranked")
+
+
+@dataclass(frozen=True)
+class Training:
+    """Which of a cell's tasks are in the model's training data (labels, with the training dataset)."""
+
+    tasks: int = 0
+    trained: tuple[str, ...] = ()
+    unknown: tuple[str, ...] = ()
+
+    def mark(self, kind: str) -> str:
+        """The mark after a score: † or ? after a task's, (2/18 †) after a mean's; none when all are zero-shot."""
+        if kind == "task":
+            return f" {IN_TRAINING}" if self.trained else f" {UNKNOWN_TRAINING}" if self.unknown else ""
+        parts = [f"{len(names)}/{self.tasks} {sign}" for names, sign in
+                 ((self.trained, IN_TRAINING), (self.unknown, UNKNOWN_TRAINING)) if names]
+        return f" ({', '.join(parts)})" if parts else ""
+
+    def describe(self) -> str:
+        """The same in words, for a tooltip."""
+        lines = [f"{len(self.trained)} of {self.tasks} task(s) in the model's training data"
+                 + (f": {', '.join(self.trained)}" if self.trained else "")]
+        if self.unknown:
+            lines.append(f"{len(self.unknown)} of {self.tasks} task(s) with unknown training data: "
+                         f"{', '.join(self.unknown)}")
+        return "\n".join(lines)
+
+
+def task_training(label: str, results: list[Result]) -> Training:
+    """A task (all its language / split results) is in the training data if any result says so;
+    unknown if any result does not know (one written before `zero_shot` was recorded)."""
+    overlap = sorted({d for r in results for d in r.training_overlap})
+    if any(r.zero_shot is False for r in results):
+        return Training(1, (f"{label} ({', '.join(overlap)})",))
+    if any(r.zero_shot is None for r in results):
+        return Training(1, unknown=(label,))
+    return Training(1)
+
+
+def mean_training(grid: Grid, row: Row, suite: str) -> Training:
+    info = grid.suites[suite]
+    each = [task_training(t.label, [row.cells[m] for m in info.members(t, row.cells)]) for t in info.tasks]
+    return Training(len(each), tuple(n for t in each for n in t.trained), tuple(n for t in each for n in t.unknown))
 
 
 @dataclass(frozen=True)
@@ -39,6 +95,7 @@ class Cell:
     other_data: bool = False  # a task score on another dataset than the column's main one (never "best")
     results: list[Result] = field(default_factory=list)
     absent: bool = False  # a result is there, its main score was not measured (shown as ABSENT)
+    training: Training = Training()  # which of its tasks are in the model's training data
 
 
 @dataclass
@@ -88,13 +145,15 @@ def build_leaderboard(grid: Grid) -> Leaderboard:
             if col.kind == "task":
                 result = row.cells.get(col.task)
                 cells[col.key] = (Cell(result.main_score, grid.ci(result), results=[result],
-                                       absent=result.main_score is None) if result else Cell(None))
+                                       absent=result.main_score is None,
+                                       training=task_training(col.label, [result])) if result else Cell(None))
             else:
                 value, why = grid.suite_mean(row, col.suite, by_type=col.kind == "type_mean")
                 in_suite = [r for t, r in sorted(row.cells.items()) if t.suite == col.suite]
                 note = (f"{col.label} is blank where a row lacks one of the suite's "
                         f"{len(grid.suites[col.suite].tasks)} tasks ({row.label}: {why})") if in_suite and why else ""
-                cells[col.key] = Cell(value, note=note, results=in_suite if value is not None else [])
+                cells[col.key] = (Cell(value, results=in_suite, training=mean_training(grid, row, col.suite))
+                                  if value is not None else Cell(None, note=note))
         rows.append(LeaderRow(row, cells))
     _mark_best(columns, rows)
     return Leaderboard(grid, columns, rows)
@@ -140,6 +199,11 @@ def leaderboard_frame(lb: Leaderboard) -> pd.DataFrame:
             rec[f"{col.key}:best"] = cell.best
             if col.kind == "task":
                 rec[f"{col.key}:other_data"] = cell.other_data
+                rec[f"{col.key}:zero_shot"] = cell.results[0].zero_shot if cell.results else None
+            else:
+                known = cell.value is not None
+                rec[f"{col.key}:tasks_in_training"] = len(cell.training.trained) if known else None
+                rec[f"{col.key}:tasks_training_unknown"] = len(cell.training.unknown) if known else None
         records.append(rec)
     return pd.DataFrame(records)
 
@@ -155,10 +219,8 @@ def leaderboard_markdown(lb: Leaderboard) -> str:
            "revisions and different datasets are never averaged together. 95% bootstrap CIs over queries are "
            "in leaderboard.csv and leaderboard.html.", "",
            fmt.md_table(header, body, ["---"] * 4 + ["---:"] * (len(header) - 4)), ""]
-    if any(c.other_data for lr in lb.rows for c in lr.cells.values()):
-        out += ["† evaluated on a different dataset (dataset hash) than most results in its column; not ranked.", ""]
-    if any(c.absent for lr in lb.rows for c in lr.cells.values()):
-        out += [ABSENT_NOTE + ".", ""]
+    for note in legend(lb):
+        out += [f"{note}.", ""]
     if notes:
         out += ["Notes:", ""] + [f"{i}. {fmt.md_cell(n)}" for i, n in enumerate(notes, 1)] + [""]
     out += [reference_markdown()]
@@ -170,17 +232,30 @@ def _markdown_row(lr: LeaderRow, columns: list[Column], notes: list[str]) -> lis
     marks = ", ".join(str(notes.index(f) + 1) for f in dict.fromkeys(row.flags))
     label = fmt.md_cell(row.model_label) + (f" ⚠ [{marks}]" if marks else "")
     return [label, fmt.md_cell(row.key.revision[:12]), fmt.md_cell(row.precision), fmt.vector_size(row.dim),
-            fmt.vector_size(row.bytes_per_vector), *[_markdown_cell(lr.cells[col.key], notes) for col in columns]]
+            fmt.vector_size(row.bytes_per_vector),
+            *[_markdown_cell(lr.cells[col.key], col.kind, notes) for col in columns]]
 
 
-def _markdown_cell(cell: Cell, notes: list[str]) -> str:
-    """A score (bold: best; †: other data; –: not measured), or "n/a [note]" for a blank average."""
+def legend(lb: Leaderboard) -> list[str]:
+    """What the marks the leaderboard uses mean (only the marks it uses)."""
+    cells = [c for lr in lb.rows for c in lr.cells.values()]
+    return [note for used, note in ((any(c.other_data for c in cells), OTHER_DATA_NOTE),
+                                    (any(c.training.trained for c in cells), TRAINING_NOTE),
+                                    (any(c.training.unknown for c in cells), UNKNOWN_NOTE),
+                                    (any(c.absent for c in cells), ABSENT_NOTE)) if used]
+
+
+def _markdown_cell(cell: Cell, kind: str, notes: list[str]) -> str:
+    """A score (bold: best; ‡: other data; †: in training data; ?: unknown; –: not measured), or
+    "n/a [note]" for a blank average."""
     if cell.note:
         return f"n/a [{notes.index(cell.note) + 1}]"
     text = ABSENT if cell.absent else fmt.score(cell.value)
     if cell.best:
         text = f"**{text}**"
-    return text + " †" if cell.other_data else text
+    if cell.other_data:
+        text += f" {OTHER_DATA}"
+    return text + cell.training.mark(kind) if text and not cell.absent else text  # nothing measured: no mark
 
 
 def reference_markdown() -> str:
