@@ -224,6 +224,7 @@ def test_the_dtype_keys_the_cache_and_the_result(bf16_st: Path, beir_dir: Path, 
     assert auto.provenance.texts_encoded == fp32.provenance.texts_encoded == 52  # auto's vectors not reused
     assert fp32.provenance.texts_cached == 0
     assert (auto.provenance.dtype, fp32.provenance.dtype) == ("bfloat16", "float32")
+    assert (auto.provenance.dtype_setting, fp32.provenance.dtype_setting) == ("auto", "fp32")  # what was asked for
     assert auto.variant == {"dtype": "bfloat16"} and fp32.variant == {}  # two identities: both results are kept
     assert len(list((tmp_path / "results").rglob("*.json"))) >= 2
 

@@ -38,7 +38,7 @@ def test_shipped_plan_loads(path):
     runs = plan_runs(plan)
     assert len(runs) == len(plan.all_models()) * len(plan.suites)
     for run in runs:
-        assert set(run) == {"model", "suite", "precisions", "dims", "limit_queries", "engine"}
+        assert set(run) == {"model", "suite", "precisions", "dims", "limit_queries", "engine", "index", "corpus_sizes"}
         assert run["precisions"] and all(isinstance(p, str) for p in run["precisions"])
 
 
@@ -83,7 +83,7 @@ def test_global_dims_and_defaults():
     runs = plan_runs(plan)
     assert [r["dims"] for r in runs] == [[128, 32], [64]]
     assert runs[0] == {"model": "a", "suite": "default", "precisions": ["fp32", "binary"], "dims": [128, 32],
-                       "limit_queries": 100, "engine": "local"}
+                       "limit_queries": 100, "engine": "local", "index": ["exact"], "corpus_sizes": None}
 
 
 def test_a_plan_names_its_engine_and_the_command_line_overrides_it(monkeypatch, tmp_path):

@@ -109,6 +109,10 @@ class EvalPlan(BaseModel):
     dims: list[int] | None = None
     limit_queries: int | None = Field(None, ge=1)
     engine: Literal["local", "ray"] = Field("local", description="where it runs (`--engine` overrides it)")
+    indexes: list[str] = Field(default_factory=lambda: ["exact"], min_length=1,
+                               description="search index specs (`--index`): exact and faiss indexes")
+    corpus_sizes: dict[str, list[int]] = Field(default_factory=dict,
+                                               description="per suite: its synthetic tasks' corpus sizes (`--corpus-size`)")
     gate: GateConfig = Field(default_factory=GateConfig)
 
     @field_validator("models", "baselines", mode="before")
@@ -116,10 +120,21 @@ class EvalPlan(BaseModel):
     def _models(cls, value: Any) -> Any:
         return _model_refs(value)
 
-    @field_validator("precisions", "suites", mode="before")
+    @field_validator("precisions", "suites", "indexes", mode="before")
     @classmethod
     def _csv(cls, value: Any) -> Any:
         return _split_csv(value)
+
+    @field_validator("indexes")
+    @classmethod
+    def _indexes(cls, value: list[str]) -> list[str]:
+        from embedbench.scoring.index import parse_index_specs
+
+        try:
+            parse_index_specs(value)
+        except EmbedbenchError as exc:
+            raise ValueError(str(exc)) from None
+        return value
 
     @field_validator("precisions")
     @classmethod
@@ -218,6 +233,8 @@ def plan_runs(plan: EvalPlan) -> list[dict[str, Any]]:
             "dims": list(dims) if (dims := plan.dims_for(model)) is not None else None,
             "limit_queries": plan.limit_queries,
             "engine": plan.engine,
+            "index": list(plan.indexes),
+            "corpus_sizes": plan.corpus_sizes.get(suite),
         }
         for model in plan.all_models()
         for suite in plan.suites

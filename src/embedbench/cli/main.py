@@ -153,6 +153,12 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="leaderboards, trade-off tables and figures from stored results")
     rep.add_argument("--results-dir", default="results", help="where results are read from (default: results)")
     rep.add_argument("--out", default="reports", help="where tables and figures are written (default: reports)")
+    rep.add_argument("--price-per-mtok", type=float, metavar="PRICE",
+                     help="price per million tokens of an embedding API: cost.md prices embedding 10^9 pages at the "
+                          "tokens/page `embedbench latency` measured (never assumed)")
+    rep.add_argument("--gpu-hour-cost", type=float, metavar="PRICE",
+                     help="price per hour of the device `embedbench latency` measured on: cost.md prices embedding "
+                          "10^9 pages at its pages/s")
 
     sub.add_parser("gate", help="compare a candidate's results against a baseline's", add_later=_add_gate_arguments)
 
@@ -165,6 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
         "cache", help="show or prune the embedding cache ($EMBEDBENCH_CACHE_DIR/embeddings)",
         description="The embedding cache keeps every encoded text, one folder (namespace) per model + encode "
                     "settings + role. 'last used' is when a run last wrote into a namespace (reads leave no trace)."))
+    sub.add_parser("latency", help="single-query encode latency and batch throughput of a model on this device",
+                   add_later=_add_latency_arguments)
     sub.add_parser(
         "data", help="fetch the local suites' datasets (xquad-r, vaswani, codebase-contextual) or list them",
         description="The local suites read their datasets from the data folder ($EMBEDBENCH_DATA_DIR or "
@@ -179,6 +187,12 @@ def _add_data_arguments(data: argparse.ArgumentParser) -> None:
     from embedbench.cli.data import add_data_arguments  # reads the data layer: only when `data` is used
 
     add_data_arguments(data)
+
+
+def _add_latency_arguments(latency: argparse.ArgumentParser) -> None:
+    from embedbench.cli.latency import add_latency_arguments
+
+    add_latency_arguments(latency)
 
 
 def _add_gate_arguments(gate: argparse.ArgumentParser) -> None:
@@ -254,10 +268,11 @@ def _eval_settings(args: argparse.Namespace, argv: list[str]) -> dict[str, objec
     # Only what was given: a plan's own setting (its engine, ...) stands unless the command line names one.
     given = {"engine": args.engine, "shard_size": args.shard_size, "ray_address": args.ray_address,
              "workers": args.workers, "gpus_per_worker": args.gpus_per_worker, "cpus_per_worker": args.cpus_per_worker,
-             "dtype": args.dtype, "index": args.index, "rerank_with": args.rerank_with}
+             "dtype": args.dtype, "index": args.index, "rerank_with": args.rerank_with,
+             "corpus_sizes": args.corpus_size}
     return dict(results_dir=args.results_dir, data_dir=args.data_dir, batch_size=args.batch_size,
                 max_length=args.max_length, device=args.device, trust_remote_code=args.trust_remote_code,
-                corpus_sizes=args.corpus_size, context=args.context, rescore_depth=args.rescore_depth,
+                context=args.context, rescore_depth=args.rescore_depth,
                 rerank_depth=args.rerank_depth, generator=args.generator, rag_k=args.rag_k, command=["embedbench", *argv],
                 **{k: v for k, v in given.items() if v is not None})
 
@@ -311,7 +326,8 @@ def _export_mteb(results: list, out: str | None) -> int:
 def report_command(args: argparse.Namespace, argv: list[str]) -> int:
     from embedbench.report import build_report
 
-    for path in build_report(Path(args.results_dir), Path(args.out)):
+    for path in build_report(Path(args.results_dir), Path(args.out), price_per_mtok=args.price_per_mtok,
+                             gpu_hour_cost=args.gpu_hour_cost):
         print(path)
     return 0
 
@@ -338,6 +354,12 @@ def cache_command(args: argparse.Namespace, argv: list[str]) -> int:
                      orphans=args.orphans, dry_run=args.dry_run)
 
 
+def latency_command(args: argparse.Namespace, argv: list[str]) -> int:
+    from embedbench.cli.latency import latency_command as run_latency
+
+    return run_latency(args, argv)
+
+
 def data_command(args: argparse.Namespace, argv: list[str]) -> int:
     from embedbench.cli.data import data_command as run_data
 
@@ -347,4 +369,5 @@ def data_command(args: argparse.Namespace, argv: list[str]) -> int:
 COMMANDS: dict[str, Callable[[argparse.Namespace, list[str]], int]] = {
     "eval": eval_command, "results": results_command, "report": report_command, "gate": gate_command,
     "list": list_command, "cache": cache_command, "data": data_command,
+    "latency": latency_command,
 }

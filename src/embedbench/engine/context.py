@@ -153,12 +153,28 @@ class RunRequest:
     rerank_depth: int = 100
 
 
+def check_indexes(encoder: Encoder | SearchModel, indexes: Sequence[str], specs: list[PrecisionSpec],
+                  dims: Sequence[int | None]) -> None:
+    """A faiss index needs a dense model, and must apply to some precision and fit every dim; one line otherwise,
+    before any task is encoded."""
+    from embedbench.scoring.index import check_index_plans, parse_index_specs
+
+    parsed = parse_index_specs(indexes)
+    if all(spec.exact for spec in parsed):
+        return
+    if not isinstance(encoder, Encoder) or getattr(encoder.meta, "kind", "dense") != "dense":
+        raise EmbedbenchError("--index applies to dense models; this model ranks with its own search")
+    if encoder.meta.dim is not None:
+        check_index_plans(parsed, specs, [d or encoder.meta.dim for d in dims])
+
+
 def open_run(request: RunRequest) -> RunContext:
     """Load the model and settle what it is measured at; every check that needs the model runs here."""
     encoder = load_encoder(request.model, request.settings)
     specs = served_specs(encoder, request.specs)
     context = resolve_context(request.context, encoder) if isinstance(encoder, Encoder) else "none"
     check_dims([d for d in request.dims if d is not None], encoder.meta.dim)  # none past the model's size
+    check_indexes(encoder, request.indexes, specs, request.dims)
     variant = encoding_variant(encoder, request.settings, loaded=isinstance(request.model, str))
     name = request.model if isinstance(request.model, str) else encoder.meta.name
     generator = open_generator(request.generator, request.settings.device)

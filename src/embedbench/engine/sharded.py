@@ -6,10 +6,16 @@ memory); the second transforms each shard to every requested precision and dim a
 A shard's work is a pure function of (job, shard), so the executor may run shards anywhere (this
 process, Ray tasks); the driver merges the parts with a total order, so results do not depend on
 where or in which order shards ran, and equal the in-memory search (scoring/shards.py).
+
+What a query costs is measured in the same pass: each shard's batched search is timed apart from
+its precision transform, and a seeded sample of queries (engine/timing.py) is searched one at a
+time; a query's single-query latency is its time summed over the shards (the driver's merge is
+left out). The timings never touch the rankings.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from embedbench.engine.stream import DocumentStore
+from embedbench.engine.timing import time_each
 from embedbench.scoring.precision import ColumnRange, Encoded, PrecisionSpec, apply_precision
 from embedbench.scoring.shards import ShardedSearch
 
@@ -36,6 +43,7 @@ class ShardJob:
     k: int
     span: ColumnRange | None  # the corpus's column ranges, when a plan calibrates int8 on it
     block: int  # documents per float-search block: executors.SEARCH_BLOCK, read when the job is made
+    latency: np.ndarray | None = None  # query positions searched one at a time per shard (None: not timed)
 
     def encoded(self, plan: Plan, docs: np.ndarray) -> Encoded:
         dim, spec = plan
@@ -63,16 +71,27 @@ def shard_span(store: DocumentStore, start: int, stop: int) -> ColumnRange:
 
 
 def search_shard(job: ShardJob, store: DocumentStore, start: int, stop: int) -> list[tuple]:
-    """Per plan: (the shard's part of the top-k, of the exact second stage (two-stage plans), seconds)."""
+    """Per plan: (the shard's part of the top-k, of the exact second stage (two-stage plans), seconds of
+    transform + search, seconds of the batched search alone, single-query seconds of ``job.latency``)."""
     docs = store.read(start, stop)
     parts = []
     for plan in job.plans:
         t0 = time.perf_counter()
         enc = job.encoded(plan, docs)
+        t1 = time.perf_counter()
         part = ShardedSearch(enc, job.k, job.block).part(start, enc)
         exact = None if enc.rescore is None else ShardedSearch(enc.rescore, OVERLAP_K, job.block).part(start, enc.rescore)
-        parts.append((part, exact, time.perf_counter() - t0))
+        t2 = time.perf_counter()
+        single = None if job.latency is None else time_each(
+            lambda r: ShardedSearch(one_query(enc, r), job.k, job.block).part(start, enc), job.latency)
+        parts.append((part, exact, t2 - t0, t2 - t1, single))
     return parts
+
+
+def one_query(enc: Encoded, row: int) -> Encoded:
+    """``enc`` with only query ``row`` (both stages of a two-stage spec)."""
+    rescore = None if enc.rescore is None else one_query(enc.rescore, row)
+    return dataclasses.replace(enc, queries=enc.queries[row:row + 1], rescore=rescore)
 
 
 @dataclass
@@ -82,6 +101,8 @@ class PlanSearch:
     main: ShardedSearch
     exact: ShardedSearch | None
     seconds: float = 0.0  # transform + search, summed over the shards, and the merges
+    search_seconds: float = 0.0  # the batched searches alone, summed over the shards (for queries per second)
+    latency: np.ndarray | None = None  # single-query seconds of the timed queries, summed over the shards
 
     def merge(self, parts: tuple) -> None:
         t0 = time.perf_counter()
@@ -89,6 +110,9 @@ class PlanSearch:
         if self.exact is not None:
             self.exact.merge(parts[1])
         self.seconds += parts[2] + time.perf_counter() - t0
+        self.search_seconds += parts[3]
+        if parts[4] is not None:
+            self.latency = parts[4] if self.latency is None else self.latency + parts[4]
 
 
 def plan_searches(job: ShardJob) -> list[PlanSearch]:

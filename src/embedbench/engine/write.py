@@ -2,7 +2,8 @@
 
 A Result records what the report and the mteb export would otherwise have to look up in today's
 code and files: the task list of its suite file, the task's type, a synthetic task's default corpus
-size and the model's hub id. So a report reads results only, however the suites change after the run.
+size, the model's hub id and whether the task is in the model's training data (engine/zero_shot.py).
+So a report reads results only, however the suites and model registries change after the run.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from embedbench.engine.context import RunContext, Variant
 from embedbench.engine.plan import PlannedTask
 from embedbench.engine.provenance import git_commit, now_iso, package_versions
 from embedbench.engine.score import PerQuery
+from embedbench.engine.zero_shot import run_training_data, zero_shot_facts
 from embedbench.errors import EmbedbenchError
 from embedbench.results import Provenance, Result, write_result
 from embedbench.scoring.metrics import mean_metrics
@@ -45,6 +47,7 @@ class Measurement:
     search_seconds: float
     encoding: EncodingStats
     absent: Sequence[str] = ()  # metrics past a two-stage rescore depth: recorded as not measured
+    costs: dict[str, float | int | str | None] | None = None  # what the search index cost (engine/ann.py)
 
 
 def build_provenance(run: RunContext, task: PlannedTask, encoding: EncodingStats) -> Provenance:
@@ -60,6 +63,7 @@ def build_provenance(run: RunContext, task: PlannedTask, encoding: EncodingStats
         dataset_source=task.subset.data.source,
         device=run.settings.device,
         dtype=meta.compute_dtype,
+        dtype_setting=run.settings.dtype,
         batch_size=run.settings.batch_size,
         max_length=meta.max_tokens,
         truncated_share=encoding.truncated,
@@ -67,20 +71,29 @@ def build_provenance(run: RunContext, task: PlannedTask, encoding: EncodingStats
         texts_cached=encoding.cached,
         float_note=meta.float_note,
         prompts=dict(meta.prompts),
+        training_data_source=training_source(run),
         created_at=now_iso(),
     )
+
+
+def training_source(run: RunContext) -> str:
+    """Where the model's training data list came from ("": the model's training data is not known)."""
+    training = run_training_data(run.model_name, run.hub_id)
+    return training.source if training is not None else ""
 
 
 def report_facts(run: RunContext, task: PlannedTask) -> dict[str, object]:
     """What the report and the mteb export read from a result instead of from suites, data or encoders:
     for a task run from a suite file, the suite's task names and the task's type; for a synthetic
-    task, the corpus size its suite gives it (the size it ran at is variant.corpus_size)."""
+    task, the corpus size its suite gives it (the size it ran at is variant.corpus_size); whether the task
+    is in the model's training data."""
     from_suite = task.suite_tasks is not None
     return {
         "suite_tasks": list(task.suite_tasks) if from_suite else None,
         "task_type": task.spec.type if from_suite else None,
         "corpus_size": task.default_corpus_size,
         "hub_id": run.hub_id,
+        **zero_shot_facts(run_training_data(run.model_name, run.hub_id), task.spec),
     }
 
 
@@ -118,6 +131,7 @@ def build_result(run: RunContext, task: PlannedTask, m: Measurement, provenance:
         encode_seconds=round(seconds, 3),
         search_seconds=round(m.search_seconds, 3),
         docs_per_second=round(encoded / seconds, 1) if encoded and seconds > 0 else None,
+        costs=m.costs,
         provenance=provenance,
         **report_facts(run, task),
     )

@@ -17,11 +17,13 @@ from embedbench.atomic import atomic_write_text
 from embedbench.errors import EmbedbenchError
 from embedbench.report.figures import write_figures
 from embedbench.report.grid import Grid
+from embedbench.report.cost import Prices, write_cost
 from embedbench.report.html import write_html
 from embedbench.report.leaderboard import build_leaderboard, write_leaderboard
 from embedbench.report.plotting import FigureData
 from embedbench.report.tradeoff import pareto_front, write_tradeoff
 from embedbench.results import Result, read_results
+from embedbench.results.latency import read_latencies
 from embedbench.scoring.stats import bootstrap_ci
 
 __all__ = ["build_report", "build_grid", "bootstrap_ci", "pareto_front", "FigureData", "Grid"]
@@ -33,6 +35,8 @@ _DESCRIPTIONS = {
     "reference.csv": "numbers reported by the model authors (not measured here)",
     "tradeoff.md": "quantization trade-off: score, delta vs own fp32, bytes and vectors per GiB",
     "tradeoff.csv": "quantization trade-off (CSV)",
+    "cost.md": "cost of ownership of 10^9 pages per model x precision x index: storage, speed, encoding cost",
+    "cost.csv": "cost of ownership (CSV)",
 }
 
 
@@ -40,8 +44,12 @@ def build_grid(results: list[Result], results_dir: Path | None = None) -> Grid:
     return Grid(results, results_dir)
 
 
-def build_report(results_dir: Path, out_dir: Path) -> list[Path]:
-    """Read every result under `results_dir` and write the reports into `out_dir`; returns the files."""
+def build_report(results_dir: Path, out_dir: Path, *, price_per_mtok: float | None = None,
+                 gpu_hour_cost: float | None = None) -> list[Path]:
+    """Read every result under `results_dir` and write the reports into `out_dir`; returns the files.
+
+    `price_per_mtok` / `gpu_hour_cost` (as given by the user, never assumed) price embedding 10^9 pages
+    in cost.md."""
     results_dir, out_dir = Path(results_dir), Path(out_dir)
     results = read_results(results_dir)
     if not results:
@@ -52,6 +60,7 @@ def build_report(results_dir: Path, out_dir: Path) -> list[Path]:
     files = write_leaderboard(lb, out_dir)
     files.append(write_html(lb, out_dir))
     files += write_tradeoff(grid, out_dir)
+    files += write_cost(results, read_latencies(results_dir), out_dir, Prices(price_per_mtok, gpu_hour_cost))
     figures = write_figures(grid, out_dir)
     for fd in figures:
         files += fd.files

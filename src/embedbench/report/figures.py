@@ -9,9 +9,10 @@ from collections import defaultdict
 from pathlib import Path
 
 import matplotlib
+import matplotlib.lines
 import numpy as np
 from matplotlib.axes import Axes
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from embedbench.report.curves import mrl_curves, recall_curves, scale_curves
 from embedbench.report.fmt import ABSENT
@@ -21,7 +22,7 @@ from embedbench.report.plotting import (MARKERS, MIN_PLOT, MIXED_METRICS, STYLE,
                                         metric_name, model_colors, new_figure, precision_sorted, save)
 from embedbench.report.tradeoff import comparable, pareto_front, tradeoff_rows
 
-__all__ = ["FigureData", "quality_vs_bytes", "task_heatmap", "precision_deltas", "recall_curves", "mrl_curves", "scale_curves",
+__all__ = ["FigureData", "index_tradeoff", "quality_vs_bytes", "task_heatmap", "precision_deltas", "recall_curves", "mrl_curves", "scale_curves",
            "write_figures"]
 
 
@@ -174,8 +175,85 @@ def precision_deltas(grid: Grid, out_dir: Path) -> FigureData:
     return fd
 
 
+INDEX_MARKERS = {"exact": "o", "hnsw": "^", "ivf": "s", "sq8": "D", "ivfpq": "v", "binary-hnsw": "P"}
+
+
+def index_tradeoff(grid: Grid, out_dir: Path) -> FigureData:
+    """Search indexes side by side: quality against index bytes per vector, and against queries per
+    second, one marker per index kind, one colour per model x precision."""
+    fd = FigureData("index_tradeoff", "Search indexes: quality vs bytes per vector and vs queries per second")
+    candidates = [tr for tr in tradeoff_rows(grid) if tr.row.bytes_per_vector > 0]
+    if not any(tr.row.index != "exact" for tr in candidates):
+        fd.skipped = "no faiss index was evaluated (embedbench eval --index hnsw,...)"
+        return fd
+    rows, tasks = comparable(candidates)
+    points = [{"label": tr.row.label, "series": f"{tr.row.model_label.split(' [')[0]} · {tr.row.precision} · "
+               f"{tr.row.dim}d", "index": tr.row.index, "kind": tr.row.index.split(":")[0],
+               "bytes": tr.row.bytes_per_vector, "qps": _row_qps(tr.row), "score": tr.mean_over(tasks)}
+              for tr in rows]
+    if len(points) < 2 or not tasks:
+        fd.skipped = "needs at least two vector results on a common set of tasks"
+        return fd
+    fd.data = {"points": points, "tasks": [grid.task_label(t) for t in tasks],
+               "left_out": sorted(tr.row.label for tr in candidates if all(tr is not r for r in rows))}
+    if fd.data["left_out"]:
+        fd.note = f"left out (not evaluated on all of {', '.join(fd.data['tasks'])}): {'; '.join(fd.data['left_out'])}"
+    metric = metric_name(tr.row.cells[t] for tr in rows for t in tasks)
+    colors = model_colors([p["series"] for p in points])
+    with matplotlib.rc_context(STYLE):
+        fig = new_figure(13, 5.5)
+        left, right = fig.subplots(1, 2, sharey=True)
+        for p in points:
+            for ax, x in ((left, p["bytes"]), (right, p["qps"])):
+                if x:
+                    ax.scatter([x], [p["score"]], color=colors[p["series"]], s=60, zorder=3,
+                               marker=INDEX_MARKERS.get(p["kind"], "X"), edgecolors="black", linewidths=0.4)
+        for ax, xlabel in ((left, "bytes per vector (log scale)"), (right, "queries per second, batched (log scale)")):
+            ax.set_xscale("log", base=2 if ax is left else 10)
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.xaxis.set_minor_formatter(NullFormatter() if ax is left else FuncFormatter(_two_five))
+            ax.set_xlabel(xlabel)
+            ax.grid(True, which="both", alpha=0.3)
+            ax.margins(x=0.15, y=0.15)
+        left.set_ylabel(f"{metric}, mean over {len(tasks)} task(s) (0-1)")
+        fig.suptitle(fd.title)
+        handles = [matplotlib.lines.Line2D([], [], color=c, marker="o", linestyle="", label=s)
+                   for s, c in sorted(colors.items())]
+        handles += [matplotlib.lines.Line2D([], [], color="grey", marker=INDEX_MARKERS.get(k, "X"), linestyle="",
+                                            markeredgecolor="black", label=k)
+                    for k in sorted({p["kind"] for p in points}, key=list(INDEX_MARKERS).index)]
+        legend_outside(right, handles=handles)
+        fit_figure(fig, min_axes=MIN_PLOT)
+        fig.set_layout_engine("none")  # labels are placed in display coordinates: the layout stays as it is now
+        named = [p for p in points if p["qps"] and p["index"] != "exact"]
+        place_labels(right, [(p["qps"], p["score"]) for p in named], [_short_index(p["index"]) for p in named],
+                     radius_pt=MARKER_PT, markers=[(p["qps"], p["score"]) for p in points if p["qps"]],
+                     marker_radius_pt=MARKER_PT, fontsize=8)
+        fd.files = save(fig, out_dir, fd.name)
+    return fd
+
+
+def _two_five(value: float, _pos: object) -> str:
+    """Minor tick labels of a log axis at 2 and 5 x 10^n only (a narrow decade otherwise shows one label)."""
+    lead = value / 10 ** math.floor(math.log10(value)) if value > 0 else 0
+    return f"{value:g}" if round(lead, 6) in (2.0, 5.0) else ""
+
+
+def _row_qps(row: object) -> float | None:
+    values = [float(v) for r in row.cells.values() if (v := (r.costs or {}).get("qps"))]
+    return sum(values) / len(values) if values else None
+
+
+def _short_index(spec: str) -> str:
+    """``hnsw:m=32:ef=256:efc=40`` -> ``hnsw m32 ef256 efc40`` (annotation text)."""
+    kind, *params = spec.split(":")
+    return " ".join([kind, *(p.replace("=", "") for p in params if not p.startswith("seed="))])
+
+
 FIGURES = (quality_vs_bytes, task_heatmap, precision_deltas, recall_curves, mrl_curves, scale_curves)
 
 
 def write_figures(grid: Grid, out_dir: Path) -> list[FigureData]:
-    return [make(grid, out_dir) for make in FIGURES]
+    """Every figure; the search-index figure only for results that include a faiss index."""
+    indexed = any(row.index != "exact" for row in grid.rows)
+    return [make(grid, out_dir) for make in (*FIGURES, *((index_tradeoff,) if indexed else ()))]

@@ -16,6 +16,7 @@ PRECISION_ORDER = {"fp32": 0, "fp16": 1, "binary+fp32": 2, "binary+int8": 3, "in
 # Variant keys that describe the task's data rather than the model (a synthetic suite's corpus
 # size): they go into the TaskKey, so a row (one model variant) holds every size as its own cell.
 TASK_VARIANT_KEYS = ("corpus_size",)
+INDEX_KEY = "index"  # a faiss index's spec in a result's variant (absent: exact search)
 
 
 @dataclass(frozen=True, order=True)
@@ -61,6 +62,16 @@ class Row:
     def pages_per_gb(self) -> int | None:
         return pages_per_gb(self.first)
 
+    @property
+    def index(self) -> str:
+        """The search index the row's results ranked with: ``exact``, or a faiss index's canonical spec."""
+        return index_of(self.first)
+
+    @property
+    def base_variant(self) -> str:
+        """The row's variant without its index: the exact search's rows of the same settings have it."""
+        return base_variant(self.key.variant)
+
     def score(self, task: TaskKey) -> float | None:
         result = self.cells.get(task)
         return result.main_score if result is not None else None
@@ -78,6 +89,16 @@ def pages_per_gb(result: Result) -> int | None:
     if own is not None:
         return int(own)
     return 2**30 // result.bytes_per_vector if result.bytes_per_vector > 0 else None
+
+
+def index_of(result: Result) -> str:
+    """``exact`` (no index in the variant: today's identity), or the faiss index's canonical spec."""
+    return str(result.variant.get(INDEX_KEY, "exact"))
+
+
+def base_variant(variant: str) -> str:
+    """A variant label without its ``index=...`` entry (index specs hold no commas)."""
+    return ",".join(part for part in variant.split(",") if part and not part.startswith(f"{INDEX_KEY}="))
 
 
 def task_key(result: Result) -> TaskKey:

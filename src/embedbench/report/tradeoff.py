@@ -63,16 +63,21 @@ class TradeoffRow:
         return _mean([self.scores[t] for t in tasks])
 
 
+def _rounded(value: float | None) -> int | None:
+    return None if value is None else int(round(value))
+
+
 def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
 def _references(grid: Grid) -> dict[tuple, list[Row]]:
-    """Each model's (name, revision, variant) fp32 rows at its largest evaluated dim, newest data first."""
+    """Each model's (name, revision, variant) exact fp32 rows at its largest evaluated dim, newest data
+    first; keyed by the variant without its index, so a faiss index's row compares with exact fp32."""
     by_model: dict[tuple, list[Row]] = {}
     for r in grid.rows:
-        if r.precision == "fp32":
-            by_model.setdefault((r.key.model, r.key.revision, r.key.variant), []).append(r)
+        if r.precision == "fp32" and r.index == "exact":
+            by_model.setdefault((r.key.model, r.key.revision, r.base_variant), []).append(r)
     out = {}
     for model, rows in by_model.items():
         top = max(r.dim for r in rows)
@@ -84,7 +89,7 @@ def tradeoff_rows(grid: Grid) -> list[TradeoffRow]:
     out = []
     references = _references(grid)
     for row in grid.rows:
-        refs = references.get((row.key.model, row.key.revision, row.key.variant), [])
+        refs = references.get((row.key.model, row.key.revision, row.base_variant), [])
         tr = TradeoffRow(row, refs[0] if refs else None,
                          {t: r.main_score for t, r in row.cells.items() if r.main_score is not None},
                          absent=[t for t, r in row.cells.items() if r.main_score is None])
@@ -128,8 +133,10 @@ def tradeoff_frame(grid: Grid) -> pd.DataFrame:
         row = tr.row
         rec: dict[str, object] = {
             "model": row.key.model, "revision": row.key.revision, "variant": row.key.variant,
-            "precision": row.precision, "quantization": row.quantization, "dim": row.dim,
+            "precision": row.precision, "quantization": row.quantization, "dim": row.dim, "index": row.index,
             "bytes_per_vector": row.bytes_per_vector, "pages_per_gb": row.pages_per_gb,
+            "qps": _mean_cost(row, "qps"), "qps_single": _mean_cost(row, "qps_single"),
+            "latency_p50_ms": _mean_cost(row, "latency_p50_ms"),
             "mean_main_score": tr.mean, "n_tasks": len(tr.scores), "n_tasks_not_measured": len(tr.absent),
             "reference": f"fp32 {tr.reference.dim}d" if tr.reference else "",
             "mean_delta_vs_fp32": tr.mean_delta, "n_tasks_compared": len(tr.deltas),
@@ -140,6 +147,11 @@ def tradeoff_frame(grid: Grid) -> pd.DataFrame:
             rec[f"{label}:delta_vs_fp32"] = tr.deltas.get(t, math.nan)
         records.append(rec)
     return pd.DataFrame(records)
+
+
+def _mean_cost(row: Row, name: str) -> float | None:
+    """The mean over the row's results of one measured cost (queries per second, latency), where recorded."""
+    return _mean([float(v) for r in row.cells.values() if (v := (r.costs or {}).get(name)) is not None])
 
 
 def _mean_text(tr: TradeoffRow) -> str:
@@ -161,19 +173,23 @@ def write_tradeoff(grid: Grid, out_dir: Path) -> list[Path]:
     rows = tradeoff_rows(grid)
     frame = tradeoff_frame(grid)
     csv_path = atomic_write_text(out_dir / "tradeoff.csv", frame.to_csv(index=False))
-    header = ["model", "precision", "dim", "bytes/vector", "vectors/GiB", "mean main score", "Δ vs own fp32",
-              *[grid.task_label(t) for t in grid.tasks]]
+    indexed = any(tr.row.index != "exact" for tr in rows)  # the index columns appear when an index was run
+    header = ["model", "precision", "dim", *(["index", "queries/s"] if indexed else []), "bytes/vector",
+              "vectors/GiB", "mean main score", "Δ vs own fp32", *[grid.task_label(t) for t in grid.tasks]]
     body = []
     for tr in rows:
         r = tr.row
-        body.append([fmt.md_cell(r.model_label), fmt.md_cell(r.precision), fmt.vector_size(r.dim),
+        index_cells = [fmt.md_cell(r.index), fmt.integer(_rounded(_mean_cost(r, "qps")))] if indexed else []
+        body.append([fmt.md_cell(r.model_label), fmt.md_cell(r.precision), fmt.vector_size(r.dim), *index_cells,
                      fmt.vector_size(r.bytes_per_vector),
                      fmt.integer(r.pages_per_gb), _mean_text(tr), _delta_text(tr),
                      *[ABSENT if t in tr.absent else fmt.score(tr.scores.get(t)) for t in grid.tasks]])
     text = ["# Quantization trade-off", "",
             "Main score per task (0-1) and its mean over the tasks each row has; Δ is the mean, over the tasks both "
             "have (same dataset hash), of score minus the same model's own fp32 score at its largest evaluated "
-            "dimension. vectors/GiB = floor(2^30 / bytes per vector).", "",
+            "dimension (a faiss index's row: the exact fp32 search of the same settings). vectors/GiB = "
+            "floor(2^30 / bytes per vector); a faiss index's bytes are its serialized size per vector, and its "
+            "queries/s a batched search of every query on this machine (a measurement, not a score).", "",
             fmt.md_table(header, body, ["---", "---"] + ["---:"] * (len(header) - 2)), ""]
     missing = sorted({tr.row.key.model for tr in rows if tr.reference is None})
     if missing:

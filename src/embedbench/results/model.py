@@ -4,7 +4,9 @@ A result's identity is (model, revision, suite, task, split, language, precision
 re-running an identity replaces its files (see `embedbench.results.store`). Besides the numbers, a
 result records the facts of its suite that reports need (`suite_tasks`, `task_type`, `corpus_size`)
 and the model's `hub_id`, so reports and exports read results only, never today's suite files or
-model presets. Those fields are optional: results written before them still read (schema 1 and 2).
+model presets; and whether the task is in the model's training data (`zero_shot`, decided when the
+result is built). Those fields are optional: results written before them still read (schema 1 and 2),
+and such a result's `zero_shot` is None, unknown -- never taken for zero-shot.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 SCHEMA_VERSION = 2
 READABLE_SCHEMA_VERSIONS = (1, 2)
@@ -39,7 +41,8 @@ class Provenance(BaseModel):
     dataset_hash: str = Field(description="content hash of corpus, queries and qrels")
     dataset_source: str = ""
     device: str
-    dtype: str = "float32"
+    dtype: str = "float32"  # the dtype the vectors were computed in (the encoder's compute dtype)
+    dtype_setting: str = "auto"  # the --dtype asked for: auto (the model's own choice), fp32, bf16 or fp16
     batch_size: int
     max_length: int | None
     truncated_share: dict[str, float] = Field(description="share of texts longer than max length, per role")
@@ -47,6 +50,9 @@ class Provenance(BaseModel):
     texts_cached: int = Field(description="texts read from the embedding cache")
     float_note: str = Field("", description="which float vector the fp32 result scores, and why")
     prompts: dict[str, str] = Field(default_factory=dict, description="query / document prompts the model was given")
+    training_data_source: str = Field(
+        "", description="where the model's training data list came from (mteb's model registry and its version, "
+                        "or embedbench's preset list); empty: not known")
     created_at: str
 
 
@@ -86,6 +92,16 @@ class Result(BaseModel):
         None, description="a sized (synthetic) task's corpus size as its suite defines it, i.e. without "
                           "--corpus-size; the size this result ran at is variant.corpus_size")
     hub_id: str | None = Field(None, description="the model's hub repository id, where it has one")
+    zero_shot: bool | None = Field(
+        None, description="False: the task's data is in the model's training data (mteb's notion, see "
+                          "training_overlap); True: it is not; None: unknown (the model's training data is not "
+                          "known, or the result was written before this field)")
+    training_overlap: list[str] = Field(
+        default_factory=list, description="the model's training datasets (mteb task names) the task's data is")
+    costs: dict[str, float | int | str | None] | None = Field(
+        None, description="what the search index cost on this machine (index, build seconds, index bytes, "
+                          "queries per second, single-query latency p50 / p99 ...): measurements, never "
+                          "compared by a gate (None: written before this field)")
 
     @field_validator("schema_version")
     @classmethod
@@ -101,6 +117,13 @@ class Result(BaseModel):
         if v is not None and (not v.removesuffix(GZIP_SUFFIX).endswith(PER_QUERY_SUFFIX) or Path(v).name != v or v.startswith(".")):
             raise ValueError(f"per_query_file must be a plain *{PER_QUERY_SUFFIX} name, got {v!r}")
         return v
+
+    @model_validator(mode="after")
+    def _overlap_decides(self) -> Result:
+        if bool(self.training_overlap) != (self.zero_shot is False):
+            raise ValueError(f"zero_shot={self.zero_shot} disagrees with training_overlap={self.training_overlap}: "
+                             "a task is not zero-shot exactly when it overlaps the training data")
+        return self
 
     def identity(self) -> dict[str, object]:
         return {
@@ -130,5 +153,6 @@ class Result(BaseModel):
         """The flat record `embedbench results --format json` prints."""
         out = self.model_dump(exclude={"provenance", *SUITE_FACTS})
         out["variant"] = self.variant_label()
+        out["training_overlap"] = ",".join(self.training_overlap)
         out["dataset_hash"] = self.provenance.dataset_hash
         return out

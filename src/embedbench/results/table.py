@@ -27,7 +27,8 @@ def format_results(results: Sequence[Result], fmt: str) -> str:
     if frame.empty:
         return "(no results)"
     if fmt == "csv":
-        frame = frame.assign(metrics=[json.dumps(r.metrics, sort_keys=True) for r in results])
+        frame = frame.assign(metrics=[json.dumps(r.metrics, sort_keys=True) for r in results],
+                             costs=[json.dumps(r.costs, sort_keys=True) if r.costs else "" for r in results])
         return frame.to_csv(index=False)
     table = frame[TABLE_COLUMNS].copy()
     table["main_score"] = table["main_score"].map(_score)

@@ -1,0 +1,120 @@
+"""A faiss index over a task's corpus, built from its shards, searched once, and what it cost.
+
+For one (dim, precision) plan and one index spec (scoring/index.py): the index is trained (IVF / PQ
+on a seeded sample of the corpus's stored rows, read from the shards that hold them; SQ8 on each
+dimension's corpus min / max), filled shard by shard in corpus order, then searched for every
+query at the engine's depth (TOP_K) -- one batched search for queries per second, and the seeded
+sample of engine/timing.py one query at a time for the latency. One index is held at a time.
+
+The exact search of the same plan, already computed in the shard pass, is the reference: the
+result records how much of the exact top 10 / 100 / 1000 the index found (``ann_overlap_at_k``,
+per query) and the main-score delta against exact.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from embedbench.engine.sharded import Plan, ShardJob
+from embedbench.engine.stream import DocumentStore
+from embedbench.engine.timing import LATENCY_WARMUP, latency_summary, threads, time_each
+from embedbench.scoring.index import AnnIndex, IndexSpec, train_rows, train_sample, training
+from embedbench.scoring.metrics import topk_overlap
+from embedbench.scoring.precision import ColumnRange
+
+OVERLAP_KS = (10, 100, 1000)  # cut-offs of the ANN top-k compared with the exact top-k
+
+
+@dataclass(frozen=True)
+class AnnSearch:
+    """One index's ranking of every query and what building and querying it cost."""
+
+    scores: np.ndarray  # (nq, k) float32, -inf in empty slots
+    idx: np.ndarray  # (nq, k) int64 corpus positions, -1 in empty slots
+    costs: dict[str, float | int | str | None]
+    seconds: float  # building (training and adding) and the batched search of every query
+
+
+def ann_searches(job: ShardJob, plan: Plan, indexes: Sequence[IndexSpec],
+                 store: DocumentStore) -> Iterator[tuple[IndexSpec, AnnSearch]]:
+    """Each index's search of every query, in order; consecutive specs that differ only in ef / nprobe
+    search one built index (its build seconds and bytes are theirs too)."""
+    queries = job.query_side(plan).queries
+    built: AnnIndex | None = None
+    for index in indexes:
+        if built is None or built.spec.build_key != index.build_key:
+            built = None  # let the previous index go before the next is built
+            built = build_index(job, plan, index, store)
+        built.set_search_params(index)
+        yield index, search_index(built, queries, job, store.n)
+
+
+def build_index(job: ShardJob, plan: Plan, index: IndexSpec, store: DocumentStore) -> AnnIndex:
+    """``index`` over the plan's stored documents: trained, then filled shard by shard in corpus order."""
+    side = job.query_side(plan)
+    ann = AnnIndex(index, side.kind, side.dim, store.n)
+    ann.train(training_rows(job, plan, index, store))
+    for start, stop in store.ranges():
+        ann.add(job.encoded(plan, store.read(start, stop)).docs)
+    return ann
+
+
+def search_index(ann: AnnIndex, queries: np.ndarray, job: ShardJob, n_docs: int) -> AnnSearch:
+    """Every query in one batch (queries per second), then the timed sample one query at a time."""
+    t0 = time.perf_counter()
+    scores, idx = ann.search(queries, job.k)
+    batch = time.perf_counter() - t0
+    rows = job.latency if job.latency is not None else np.zeros(0, dtype=np.int64)
+    single = time_each(lambda r: ann.search(queries[r:r + 1], job.k), rows)
+    size = ann.serialized_bytes()
+    costs = {
+        "index": ann.spec.name, "factory": ann.factory, "threads": threads(), "k": job.k,
+        "build_seconds": round(ann.build_seconds, 3), "index_bytes": size,
+        "bytes_per_vector": round(size / n_docs, 3), "train_rows": train_rows(ann.spec, n_docs),
+        "nlist": ann.nlist, "qps": round(len(queries) / batch, 2) if batch > 0 else None,
+        **latency_summary(single), "warmup": LATENCY_WARMUP,
+    }
+    return AnnSearch(scores, idx, costs, ann.build_seconds + batch)
+
+
+def training_rows(job: ShardJob, plan: Plan, index: IndexSpec, store: DocumentStore) -> np.ndarray | None:
+    """What ``index`` trains on, read from the shards: the seeded sample's stored rows, or the two rows
+    of the stored corpus's per-dimension min and max (SQ8); None when it trains on nothing."""
+    what = training(index)
+    if what == "range":
+        span = None
+        for start, stop in store.ranges():
+            part = ColumnRange.of(job.encoded(plan, store.read(start, stop)).docs)
+            span = part if span is None else span.merge(part)
+        return np.stack([span.low, span.high])
+    if what != "sample":
+        return None
+    positions = train_sample(index, store.n)
+    parts = []
+    for start, stop in store.ranges():
+        local = positions[(positions >= start) & (positions < stop)] - start
+        if local.size:
+            parts.append(job.encoded(plan, store.read(start, stop)).docs[local])
+    return np.concatenate(parts)
+
+
+def overlaps(exact_idx: np.ndarray, ann_idx: np.ndarray) -> dict[str, np.ndarray]:
+    """Per query, the share of the exact top-k the index found in its own top-k, at each OVERLAP_KS."""
+    return {f"ann_overlap_at_{k}": topk_overlap(exact_idx, ann_idx, k) for k in OVERLAP_KS}
+
+
+def exact_costs(search_seconds: float, latency: np.ndarray | None, n_queries: int, n_docs: int,
+                bytes_per_vector: int, k: int) -> dict[str, float | int | str | None]:
+    """What the exact search cost: its batched shard searches (queries per second) and the timed
+    queries' single-query latency, summed over the shards; the stored vectors' bytes."""
+    return {
+        "index": "exact", "factory": None, "threads": threads(), "k": k, "build_seconds": 0.0,
+        "index_bytes": bytes_per_vector * n_docs, "bytes_per_vector": float(bytes_per_vector),
+        "train_rows": 0, "nlist": None,
+        "qps": round(n_queries / search_seconds, 2) if search_seconds > 0 else None,
+        **latency_summary(latency if latency is not None else np.zeros(0)), "warmup": LATENCY_WARMUP,
+    }
