@@ -60,6 +60,7 @@ from tqdm import tqdm
 from embedbench.atomic import atomic_write, atomic_write_text, exclusive_lock, is_locked
 from embedbench.data.locations import default_cache_dir
 from embedbench.errors import ModelError
+from embedbench.engine.progress import progress_bars
 
 __all__ = ["EmbeddingCache", "default_cache_dir", "namespace_id", "namespace_lock", "namespace_locked",
            "text_key", "text_keys"]
@@ -448,7 +449,7 @@ class EmbeddingCache:
         pending = np.flatnonzero(ns.index.lookup(keys)[0] < 0)
         encoded = pos = 0
         with tqdm(total=len(pending), desc=progress, unit="text", file=sys.stderr,
-                  disable=not len(pending), dynamic_ncols=True) as bar:
+                  disable=not len(pending) or not progress_bars(), dynamic_ncols=True) as bar:
             while pos < len(pending):
                 if pos:  # another process may have cached some of the rest meanwhile
                     self._refresh(ns)
