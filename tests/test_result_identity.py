@@ -35,7 +35,7 @@ class SettingsAwareFake:
 
     def __init__(self, ref: str, settings: EncodeSettings, dim: int = 32) -> None:
         self.max_length = settings.max_length
-        self.dtype = "float16" if settings.device.startswith("cuda") else "float32"
+        self.dtype = "float16" if settings.device.startswith("cuda") and settings.dtype != "fp32" else "float32"
         self.meta = EncoderMeta(name=ref, revision="r1", fingerprint=ref, dim=dim, pooling="mean",
                                 max_tokens=settings.max_length, compute_dtype=self.dtype, libraries=())
 
@@ -131,7 +131,15 @@ CHANGES = {
     # The device changes vectors through the compute dtype (fp16/bf16 autocast on CUDA), which goes into
     # `variant["dtype"]` when it is not float32, so a cuda-fp16 result never replaces a cpu-fp32 one.
     "device": lambda w: (w["beir"], {"device": "cuda"}),
+    # On CUDA the default (auto) computes in float16 here, fp32 in float32: `variant["dtype"]` differs.
+    "dtype": lambda w: ({**w["beir"], "device": "cuda"}, {"dtype": "fp32"}),
+    # A faiss index's results carry `variant["index"]`; the exact results beside them keep their identity.
+    "index": lambda w: (w["beir"], {"index": "sq8"}),
 }
+
+# Refused until re-ranking by a multi-vector model lands (a test below shows the refusal): no number yet.
+PENDING = {"rerank_with": "refused until issue 15's re-ranking lands",
+           "rerank_depth": "used only with rerank_with"}
 
 # name -> why it cannot change a number.
 CANNOT_CHANGE_A_NUMBER = {
@@ -194,7 +202,7 @@ def _run(w: dict, kwargs: dict) -> list:
 def test_every_setting_is_classified():
     names = set(inspect.signature(evaluate).parameters) | {f.name for f in dataclasses.fields(EncodeSettings)}
     assert not set(CHANGES) & set(CANNOT_CHANGE_A_NUMBER)
-    unplaced = names - set(CHANGES) - set(CANNOT_CHANGE_A_NUMBER)
+    unplaced = names - set(CHANGES) - set(CANNOT_CHANGE_A_NUMBER) - set(PENDING)
     assert not unplaced, f"say whether these change a number: {sorted(unplaced)}"
     assert set(NO_NUMBER_PROBES) == set(CANNOT_CHANGE_A_NUMBER) & set(inspect.signature(evaluate).parameters)
 
@@ -238,3 +246,8 @@ def test_max_length_with_an_encoder_object_is_an_error(fake_encoder, beir_dir, t
     with pytest.raises(EmbedbenchError, match="max_length applies to models embedbench loads by name"):
         evaluate(fake_encoder, dataset=f"beir:{beir_dir}", max_length=8, results_dir=tmp_path / "r")
     assert not (tmp_path / "r").exists()
+
+
+def test_pending_settings_are_refused_in_one_line(work):
+    with pytest.raises(EmbedbenchError, match="not implemented yet"):
+        _run(work, {**work["beir"], "rerank_with": "minilm-l6"})
