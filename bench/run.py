@@ -1,13 +1,15 @@
 """`make bench` entry: run the benches, write reports/bench/<name>.json and reports/bench/summary.md.
 
-    python -m bench.run [--quick] [--only sweep,overhead,search,exact,shards,warm,ray,scale] [--repeats N] [--out DIR]
+    python -m bench.run [--quick] [--only sweep,overhead,search,exact,shards,warm,ray,scale,late] [--repeats N] [--out DIR]
 
 Parts: sweep (encode-once precision x dim sweep vs mteb), overhead (cached encode vs raw
 SentenceTransformer.encode), search (throughput and peak RSS per precision), exact (fp32 top-k vs faiss,
 blocked GEMM+top-k and the GEMM floor), shards (sharded vs in-memory exact search, time and peak RSS),
 warm (a warm `embedbench eval` of the default suite; metrics of 115k queries x top-1000), ray
 (`--engine ray --workers 2` vs local on Vaswani, cold caches), scale (`embedbench eval` of synthetic
-Query2Doc with the hashing encoder at 1e5, 1e6, 1e7 documents: wall time, peak RSS, recall).
+Query2Doc with the hashing encoder at 1e5, 1e6, 1e7 documents: wall time, peak RSS, recall), late (MaxSim
+per token precision on Vaswani beside dense minilm-l6, and against PyLate's exact scorer), index (exact search
+beside faiss HNSW / IVF / SQ8 / IVF-PQ / binary HNSW on Vaswani and synthetic Query2Doc at 1e6; bench/index.py).
 `--quick` shrinks every size for a smoke run; figures from it mean nothing. Targets are reported in the
 summary, never asserted. Not part of the tests or CI.
 """
@@ -31,7 +33,7 @@ from bench.common import DEFAULT_OUT, REPO, log, machine, quiet, write_json  # n
 
 # The sweep runs last: it is by far the longest (plain mteb re-encodes Vaswani six times per repeat);
 # scale (up to 10^7 documents, ~15 minutes) just before it.
-PARTS = ("overhead", "exact", "search", "shards", "warm", "ray", "scale", "sweep")
+PARTS = ("overhead", "exact", "search", "shards", "warm", "ray", "late", "scale", "index", "sweep")
 
 
 def _data_dir(arg: str | None) -> Path:
@@ -45,7 +47,8 @@ def _data_dir(arg: str | None) -> Path:
 
 def _plans(quick: bool, repeats: int, sweep_repeats: int, data_dir: Path,
            scratch: Path) -> dict[str, tuple[dict[str, Any], Callable[[], dict[str, Any]]]]:
-    from bench import exact_search, overhead, ray_engine, scale, search_throughput, shards, sweep_vs_mteb, warm
+    from bench import exact_search, late, overhead, ray_engine, scale, search_throughput, shards, sweep_vs_mteb, warm
+    from bench import index as index_bench
 
     if quick:
         from bench import quick_data
@@ -59,11 +62,13 @@ def _plans(quick: bool, repeats: int, sweep_repeats: int, data_dir: Path,
             "shards": {"n": 30000, "d": 64, "nq": 20, "k": 10, "shard": 10000, "repeats": 1},
             "warm": {"source": slices, "repeats": 1, "metrics": {"nq": 2000, "k": 100, "n_docs": 10**5}},
             "ray": {"source": ["--dataset", f"trec:{trec[2]}"], "repeats": 1},
+            "late": {"trec": trec[2], "repeats": 1},
             "sweep": {"datasets": (squad,), "repeats": 1},
             "overhead": {"dataset": trec[1:], "limit": 16, "repeats": 1},
             "search": {"sizes": [3000], "dims": [32], "nq": 20, "k": 10, "repeats": 1,
                        "precisions": ("fp32", "binary+int8")},
             "exact": {"shapes": exact_shapes, "k": 10, "repeats": 1},
+            "index": {"cases": ["quick"]},
         }
     else:
         cfg = {
@@ -72,12 +77,14 @@ def _plans(quick: bool, repeats: int, sweep_repeats: int, data_dir: Path,
             "warm": {"source": ["--suite", "default"], "repeats": 3,
                      "metrics": {"nq": 115_000, "k": 1000, "n_docs": 10**7}},
             "ray": {"source": ["--suite", "vaswani"], "repeats": repeats},
+            "late": {"trec": None, "repeats": repeats},
             "sweep": {"datasets": sweep_vs_mteb.DATASETS, "repeats": sweep_repeats},
             "overhead": {"dataset": ("trec", "vaswani"), "limit": 4096, "repeats": repeats},
             "search": {"sizes": [10**5, 10**6], "dims": [384, 1024], "nq": 200, "k": 100, "repeats": repeats,
                        "precisions": search_throughput.PRECISIONS},
             "exact": {"shapes": {(10**5, 384): [200], (10**5, 1024): [200], (10**6, 384): [10, 200],
                                  (10**6, 1024): [10, 200]}, "k": 100, "repeats": repeats},
+            "index": {"cases": ["vaswani", "q2d-1e6"]},
         }
     c = cfg
     return {
@@ -93,6 +100,9 @@ def _plans(quick: bool, repeats: int, sweep_repeats: int, data_dir: Path,
                                              c["warm"]["metrics"])),
         "ray": (c["ray"], lambda: ray_engine.run(data_dir, scratch, c["ray"]["repeats"], c["ray"]["source"])),
         "scale": (c["scale"], lambda: scale.run(c["scale"]["sizes"], scratch, c["scale"]["timeout"])),
+        "index": (c["index"], lambda: index_bench.run(c["index"]["cases"], scratch, data_dir, quick)),
+        "late": (c["late"], lambda: late.run(data_dir, scratch, c["late"]["repeats"],
+                                             Path(c["late"]["trec"]) if c["late"]["trec"] else None)),
     }
 
 

@@ -560,3 +560,101 @@ def test_a_refresh_reads_only_the_new_chunks(tmp_path, monkeypatch):
                                   "vectors": expected(["new"]).tolist()})
     assert cache.missing(SETTINGS, "document", ["new", "other"]) == ["other"]
     assert len(loaded) == 1
+
+
+# ----------------------------------------------------------------- token matrices (multi-vector models)
+
+TOKEN_SETTINGS = {**SETTINGS, "kind": "multi-vector"}
+
+
+def fake_tokens(text: str, dim: int = DIM) -> np.ndarray:
+    """A deterministic (tokens, dim) matrix: one row per word (none for an empty text)."""
+    return np.stack([fake_vector(f"{text}#{i}", dim) for i in range(len(text.split()))]) if text.split() \
+        else np.zeros((0, dim), np.float32)
+
+
+class TokenEncoder(CountingEncoder):
+    def __call__(self, texts: list[str]) -> list[np.ndarray]:
+        if self.fail_on_call is not None and self.calls + 1 == self.fail_on_call:
+            raise KeyboardInterrupt("killed")
+        self.batches.append(list(texts))
+        return [fake_tokens(t, self.dim) for t in texts]
+
+
+def _assert_tokens(out, texts: list[str]) -> None:
+    assert len(out) == len(texts) and out.offsets[0] == 0
+    for i, t in enumerate(texts):
+        np.testing.assert_array_equal(out.matrix(i), fake_tokens(t))
+
+
+def test_token_matrices_are_encoded_once_and_resume_after_a_kill(tmp_path):
+    texts = [f"doc {i} " + "word " * (i % 5) for i in range(50)] + ["", "doc 3 word word word "]
+    with pytest.raises(KeyboardInterrupt):  # killed while encoding the third chunk
+        EmbeddingCache(tmp_path).get_or_encode_tokens(TOKEN_SETTINGS, "document", texts, TokenEncoder(fail_on_call=3),
+                                                     chunk_size=10)
+    assert len(chunk_files(tmp_path, TOKEN_SETTINGS)) == 2  # the two finished chunks stay
+    cache, enc = EmbeddingCache(tmp_path), TokenEncoder()
+    out = cache.get_or_encode_tokens(TOKEN_SETTINGS, "document", texts, enc, chunk_size=10)
+    _assert_tokens(out, texts)
+    assert enc.n_texts == 51 - 20 and cache.stats == {"hits": 20, "encoded": 31}  # a repeated text counts once
+    # Read back by key, in any order, by a fresh object: the same matrices (an empty text included).
+    order = [51, 50, 7, 0]
+    back = EmbeddingCache(tmp_path).token_matrices(TOKEN_SETTINGS, "document", text_keys([texts[i] for i in order]))
+    _assert_tokens(back, [texts[i] for i in order])
+    keys = json.loads(chunk_files(tmp_path, TOKEN_SETTINGS)[0].read_text())
+    assert len(keys["offsets"]) == keys["n"] + 1 and keys["offsets"][0] == 0
+
+
+def test_two_writers_encode_each_token_text_once(tmp_path):
+    """Two cache objects (each its own lock file handle, as two processes have) filling one namespace at once."""
+    import threading
+
+    texts = [f"text {i} " + "w " * (i % 7) for i in range(120)]
+    encoders, outs = [TokenEncoder(), TokenEncoder()], [None, None]
+
+    def fill(i: int, part: list[str]) -> None:
+        outs[i] = EmbeddingCache(tmp_path).get_or_encode_tokens(TOKEN_SETTINGS, "document", part, encoders[i],
+                                                                chunk_size=8)
+
+    threads = [threading.Thread(target=fill, args=(0, texts[:80])), threading.Thread(target=fill, args=(1, texts[40:]))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    _assert_tokens(outs[0], texts[:80])
+    _assert_tokens(outs[1], texts[40:])
+    assert sum(e.n_texts for e in encoders) == 120
+
+
+@pytest.mark.parametrize("bad", ["nan", "width", "count", "ndim"])
+def test_bad_token_output_raises_and_persists_nothing(tmp_path, bad):
+    cache = EmbeddingCache(tmp_path)
+    cache.get_or_encode_tokens(TOKEN_SETTINGS, "document", ["ok text"], TokenEncoder())
+
+    def broken(texts):
+        out = [fake_tokens(t) for t in texts]
+        if bad == "nan":
+            out[0][0, 0] = np.nan
+        elif bad == "width":
+            out = [fake_tokens(t, DIM + 1) for t in texts]
+        elif bad == "count":
+            out = out[1:]
+        else:
+            out[0] = out[0][0]
+        return out
+
+    with pytest.raises(ModelError):
+        cache.get_or_encode_tokens(TOKEN_SETTINGS, "document", ["two words", "three more words"], broken)
+    assert len(chunk_files(tmp_path, TOKEN_SETTINGS)) == 1
+
+
+def test_a_chunk_of_the_other_layout_is_ignored(tmp_path):
+    """A vector chunk in a token namespace (or the reverse) is never read as the other: warned, re-encoded."""
+    EmbeddingCache(tmp_path).get_or_encode(TOKEN_SETTINGS, "document", ["a b"], CountingEncoder())  # vectors there
+    enc = TokenEncoder()
+    with pytest.warns(RuntimeWarning, match="chunk of vectors"):
+        out = EmbeddingCache(tmp_path).get_or_encode_tokens(TOKEN_SETTINGS, "document", ["a b"], enc)
+    _assert_tokens(out, ["a b"])
+    assert enc.n_texts == 1
+    with pytest.raises(ModelError, match="not in the embedding cache"), pytest.warns(RuntimeWarning):
+        EmbeddingCache(tmp_path).token_matrices(TOKEN_SETTINGS, "document", text_keys(["never encoded"]))

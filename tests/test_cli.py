@@ -41,7 +41,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
         (["eval", "--device", "tpu"], "device must be cpu, cuda, cuda:N or mps"),
         (["eval", "--dtype", "fp8"], "invalid choice: 'fp8'"),
         (["eval", "--index", "hnsw:m=x"], "index parameter 'm'"),
-        (["eval", "--rerank-with", "colbert"], "--rerank-with is not implemented yet"),
+        (["eval", "--rerank-with", "colbert"], "unknown model 'colbert'; did you mean colbertv2?"),
         (["eval", "--rerank-depth", "0"], "--rerank-depth must be at least 1"),
         (["frobnicate"], "invalid choice"),
         (["results", "--results-dir", "/no/such/results"], "does not exist"),

@@ -137,9 +137,12 @@ CHANGES = {
     "index": lambda w: (w["beir"], {"index": "sq8"}),
 }
 
-# Refused until re-ranking by a multi-vector model lands (a test below shows the refusal): no number yet.
-PENDING = {"rerank_with": "refused until issue 15's re-ranking lands",
-           "rerank_depth": "used only with rerank_with"}
+# Settings that change a number, probed where a real model they need exists (this file's fake is dense):
+# the re-ranker must be a multi-vector model, and the variant names it and its depth.
+PROBED_ELSEWHERE = {
+    "rerank_with": "tests/test_late_engine.py::test_rerank_with_maxsim_re_scores_the_dense_top_n (variant.rerank_with)",
+    "rerank_depth": "tests/test_late_engine.py::test_rerank_with_maxsim_re_scores_the_dense_top_n (variant.rerank_depth)",
+}
 
 # name -> why it cannot change a number.
 CANNOT_CHANGE_A_NUMBER = {
@@ -202,7 +205,7 @@ def _run(w: dict, kwargs: dict) -> list:
 def test_every_setting_is_classified():
     names = set(inspect.signature(evaluate).parameters) | {f.name for f in dataclasses.fields(EncodeSettings)}
     assert not set(CHANGES) & set(CANNOT_CHANGE_A_NUMBER)
-    unplaced = names - set(CHANGES) - set(CANNOT_CHANGE_A_NUMBER) - set(PENDING)
+    unplaced = names - set(CHANGES) - set(CANNOT_CHANGE_A_NUMBER) - set(PROBED_ELSEWHERE)
     assert not unplaced, f"say whether these change a number: {sorted(unplaced)}"
     assert set(NO_NUMBER_PROBES) == set(CANNOT_CHANGE_A_NUMBER) & set(inspect.signature(evaluate).parameters)
 
@@ -247,7 +250,3 @@ def test_max_length_with_an_encoder_object_is_an_error(fake_encoder, beir_dir, t
         evaluate(fake_encoder, dataset=f"beir:{beir_dir}", max_length=8, results_dir=tmp_path / "r")
     assert not (tmp_path / "r").exists()
 
-
-def test_pending_settings_are_refused_in_one_line(work):
-    with pytest.raises(EmbedbenchError, match="not implemented yet"):
-        _run(work, {**work["beir"], "rerank_with": "minilm-l6"})

@@ -123,7 +123,7 @@ def test_index_specs_are_kept_as_given_and_a_bad_one_stops_the_run_before_loadin
     assert not out.exists() and fake_encoder.calls == []
 
 
-@pytest.mark.parametrize("kwargs, message", [({"rerank_with": "colbert"}, "--rerank-with is not implemented yet"),
+@pytest.mark.parametrize("kwargs, message", [({"rerank_with": "colbert"}, "unknown model 'colbert'"),
                                               ({"rerank_depth": 0}, "--rerank-depth must be at least 1"),
                                               ({"dtype": "fp64"}, "dtype must be one of auto, fp32, bf16, fp16")])
 def test_rerank_and_dtype_are_checked_before_anything_loads(kwargs, message, fake_encoder, beir_dir, tmp_path):

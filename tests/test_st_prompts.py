@@ -110,12 +110,6 @@ def test_ndcg_parity_with_sentence_transformers_and_pytrec_eval(prompted: Path, 
     assert result.metrics["ndcg_at_10"] == pytest.approx(expected, abs=2e-5)
 
 
-def _multi_vector(minilm: Path, folder: Path) -> None:
-    from sentence_transformers import MultiVectorEncoder
-
-    MultiVectorEncoder(str(minilm), device="cpu").save(str(folder))
-
-
 def _token_dense(minilm: Path, folder: Path) -> None:
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.base.modules import Dense, Transformer
@@ -124,7 +118,7 @@ def _token_dense(minilm: Path, folder: Path) -> None:
     SentenceTransformer(modules=modules, device="cpu").save(str(folder))
 
 
-@pytest.mark.parametrize("build", [_multi_vector, _token_dense], ids=["MultiVectorEncoder", "token-embeddings"])
+@pytest.mark.parametrize("build", [_token_dense], ids=["token-embeddings"])
 def test_cli_refuses_a_pipeline_that_is_not_single_vector(build, minilm: Path, beir_dir: Path, tmp_path) -> None:
     folder, results, cache = tmp_path / "model", tmp_path / "results", tmp_path / "cache"
     build(minilm, folder)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata
 import os
 import warnings
@@ -103,6 +104,13 @@ def _load_by_scheme(ref: str, settings: EncodeSettings) -> Encoder:
         from embedbench.encoders.hf_pooling import HfPoolingEncoder, parse_hf_ref
 
         model_ref, options = parse_hf_ref(ref)
+        from embedbench.encoders.multivector import hf_multi_vector
+
+        if not Path(model_ref).is_dir() and not model_ref.startswith(("/", ".", "~")):  # a hub id: pinned once
+            options["hub_revision"] = pin_repo(model_ref, options.get("hub_revision")).commit
+        late = hf_multi_vector(model_ref, options, settings, name=ref)  # a multi-vector repo is never pooled
+        if late is not None:
+            return late
         return HfPoolingEncoder(model_ref, settings=settings, name=ref, **options)
     if ref.startswith("onnx:"):
         from embedbench.encoders.onnx import OnnxEncoder
@@ -117,13 +125,20 @@ def _load_by_scheme(ref: str, settings: EncodeSettings) -> Encoder:
 
 
 def _load_local_folder(path: Path, name: str, settings: EncodeSettings) -> Encoder:
-    """A training checkpoint: pplx-embed's layout is recognized (same pooling, same native quantizers)."""
+    """A training checkpoint: pplx-embed's layout is recognized (same pooling, same native quantizers), and a
+    multi-vector save (MultiVectorEncoder, PyLate, Stanford ColBERT) is loaded as one, never as dense."""
+    from embedbench.encoders.multivector import multi_vector_layout
     from embedbench.encoders.pplx import is_pplx_folder, load_pplx
     from embedbench.encoders.st import SentenceTransformerEncoder
 
     if not (path / "config.json").exists() and not (path / "modules.json").exists():
         raise EmbedbenchError(f"{path} is not a model folder (no config.json or modules.json)")
     fingerprint = folder_fingerprint(path)
+    if multi_vector_layout(path) is not None:  # before pplx: a late-interaction pplx folder is a Qwen3 one too
+        from embedbench.encoders.multivector import load_multi_vector
+
+        return load_multi_vector(path, name=name, revision=fingerprint, fingerprint=fingerprint, settings=settings,
+                                 source=f"local:{path}")
     if is_pplx_folder(path):
         return load_pplx(path, name=name, revision=fingerprint, fingerprint=fingerprint, settings=settings,
                          remote_code=False)
@@ -196,6 +211,13 @@ def build_preset(preset: Preset, settings: EncodeSettings) -> Encoder | SearchMo
         remote = settings.trust_remote_code and preset.revision is not None
         return load_pplx(path, mrl_dims=preset.mrl_dims, remote_code=remote, contextual="context" in preset.name,
                          **common)
+    if preset.plugin == "multi-vector":
+        from embedbench.encoders.multivector import load_multi_vector
+
+        if preset.revision is None:  # remote code runs only for a reviewed pin
+            settings = dataclasses.replace(settings, trust_remote_code=False)
+        return load_multi_vector(path, mrl_dims=preset.mrl_dims, prompts=preset.prompts or None,
+                                 **{**common, "settings": settings})
     if preset.plugin == "hf":
         from embedbench.encoders.hf_pooling import HfPoolingEncoder
 

@@ -4,6 +4,9 @@ Plain data: one record per model, read by `loading` (which builds the encoder) a
 Hub revisions are the ones mteb 2.26's model registry pins (checked against its source). The
 pplx-embed-context models' revisions are not known here and are never invented: at load they are
 pinned to the hub's (or the local cache's) current commit of main, with a warning, and keyed by it.
+Multi-vector (late-interaction) presets -- pplx-embed-v1-late / v2-late and ColBERT baselines -- load
+through sentence-transformers' MultiVectorEncoder (`encoders.multivector`); their `dim` is the token
+vector's. pplx-embed-v2-late is multimodal; embedbench encodes text only.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ class Preset:
     """A named model: which plugin builds it (`loading.build_preset`) and from which weights."""
 
     name: str
-    plugin: str  # which loader builds it: "sentence-transformers", "hf", "pplx", "bm25", "hashing"
+    plugin: str  # which loader builds it: "sentence-transformers", "hf", "pplx", "multi-vector", "bm25", "hashing"
     dim: int | None
     pooling: str | None
     hub_id: str | None = None
@@ -58,6 +61,7 @@ _PPLX = dict(plugin="pplx", pooling="mean", license="mit", native_precisions=("i
 _PPLX_MRL_0_6B = (1024, 512, 256, 128)
 _PPLX_MRL_4B = (2560, 2048, 1024, 512, 256, 128)
 _QWEN3 = dict(plugin="hf", pooling="last-token", license="apache-2.0", prompts={"query": QWEN3_QUERY_INSTRUCTION})
+_LATE = dict(plugin="multi-vector", dim=128, pooling="maxsim")
 
 PRESETS: tuple[Preset, ...] = (
     Preset("minilm-l6", "sentence-transformers", 384, "mean", "sentence-transformers/all-MiniLM-L6-v2",
@@ -77,6 +81,18 @@ PRESETS: tuple[Preset, ...] = (
     Preset("bge-m3", "hf", 1024, "cls", "BAAI/bge-m3", "5617a9f61b028005a4858fdac845db406aefb181", "mit"),
     Preset("multilingual-e5-small", "hf", 384, "mean", "intfloat/multilingual-e5-small",
            "fd1525a9fd15316a2d503bf26ab031a61d056e98", "mit", prompts={"query": "query: ", "document": "passage: "}),
+    # Late interaction. v1-late runs its own modeling code (auto_map): --trust-remote-code, at the pinned commit only.
+    Preset("pplx-embed-v1-late-0.6b", hub_id="perplexity-ai/pplx-embed-v1-late-0.6b",
+           revision="35e14f7c0f85720323342965e72f119dc1a937c0", license="mit", **_LATE),
+    Preset("pplx-embed-v2-late-0.6b", hub_id="perplexity-ai/pplx-embed-v2-late-0.6b",
+           revision="dd4e95b836a73f6f0c32e46ea127c0b86b02169e", license="mit", **_LATE),
+    Preset("pplx-embed-v2-late-9b", hub_id="perplexity-ai/pplx-embed-v2-late-9b",
+           revision="77e936a1b18ed2ac00b7c76fccd70dc6a1bb1c18", license="mit", **_LATE),
+    Preset("colbertv2", hub_id="colbert-ir/colbertv2.0", revision="c1e84128e85ef755c096a95bdb06b47793b13acf",
+           license="mit", **_LATE),
+    # Its revision is not known here: pinned at load to the hub's (or the cache's) current commit, warned.
+    Preset("answerai-colbert-small-v1", "multi-vector", 96, "maxsim", "answerdotai/answerai-colbert-small-v1",
+           license="apache-2.0"),
     Preset("bm25", "bm25", None, None, license="mit"),
     Preset("hashing", "hashing", 384, None, license="mit"),
 )

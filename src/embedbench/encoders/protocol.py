@@ -2,6 +2,8 @@
 
 Plugins need not inherit anything. A dense encoder returns float32 vectors *before*
 any quantization; the harness derives every precision and dimension from them.
+A multi-vector (late-interaction) encoder says `kind="multi-vector"` in its meta and returns one
+float32 (tokens, d) matrix per text (`encode_queries_multi` / `encode_documents_multi`), scored by MaxSim.
 A lexical model (BM25) has no vectors and offers `index` + `search` instead.
 """
 
@@ -14,6 +16,9 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from embedbench.encoders.runtime import TORCH_STACK, library_versions
+from embedbench.errors import ModelError
+
+KINDS = ("dense", "multi-vector")
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,12 @@ class EncoderMeta:
     # Distributions whose code computes the vectors; their major.minor versions are part of the cache key.
     # Plugins that run none of them (hashing, BM25, a remote HTTP server) set () -- see encode_settings.
     libraries: tuple[str, ...] = TORCH_STACK
+    # What one text becomes: "dense" (one vector) or "multi-vector" (one vector per token, scored by MaxSim).
+    kind: str = "dense"
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ModelError(f"model {self.name!r}: meta kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
 
     def encode_settings(self) -> dict[str, object]:
         """Every setting that changes a vector; part of the embedding cache key.
@@ -55,7 +66,7 @@ class EncoderMeta:
         or sentence-transformers code touches (the hashing encoder, BM25, vectors computed by a remote
         server) leaves them out, so upgrading torch does not discard caches it cannot have changed.
         """
-        return {
+        settings: dict[str, object] = {
             "fingerprint": self.fingerprint,
             "max_tokens": self.max_tokens,
             "pooling": self.pooling,
@@ -65,6 +76,9 @@ class EncoderMeta:
             "served_precision": self.served_precision,
             "libraries": library_versions(self.libraries),
         }
+        if self.kind != "dense":  # a dense model's key is what it always was, so its caches stay valid
+            settings["kind"] = self.kind
+        return settings
 
 
 @runtime_checkable
@@ -81,6 +95,21 @@ class NestedEncoder(Encoder, Protocol):
     """A contextual encoder: each chunk's vector sees its whole document."""
 
     def encode_nested(self, documents: Sequence[Sequence[str]]) -> list[np.ndarray]: ...
+
+
+@runtime_checkable
+class LateInteractionEncoder(Encoder, Protocol):
+    """A late-interaction encoder (meta.kind "multi-vector"): one float32 (tokens, d) matrix per text.
+
+    The matrices are what the model's own MaxSim scores (after its prompts, markers, skiplist and
+    normalization), before any quantization. It is an `Encoder` too, so every loader and check that
+    takes an encoder takes it; its `encode_queries` / `encode_documents` refuse, since one vector per
+    text would be another model, and a dense path reaching it must stop rather than score something.
+    """
+
+    def encode_queries_multi(self, texts: Sequence[str]) -> list[np.ndarray]: ...
+
+    def encode_documents_multi(self, texts: Sequence[str]) -> list[np.ndarray]: ...
 
 
 @runtime_checkable

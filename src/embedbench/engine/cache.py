@@ -10,6 +10,12 @@ Layout under ``root``::
 ``<namespace>`` is ``sha256(json.dumps({"settings": ..., "role": ...}, sort_keys=True))[:24]``.
 A text's key is the first 32 hex digits of the sha256 of its UTF-8 bytes.
 
+A multi-vector model's namespace (its settings say ``"kind": "multi-vector"``) holds token matrices
+the same way: a chunk's ``.npy`` is the flat float32 (total tokens, d) array of its texts' token
+vectors, and its keys file adds ``"offsets"`` (n + 1 integers: text i's rows are
+``offsets[i]:offsets[i + 1]``). Same keys, atomic writes, locking and resuming; see
+``get_or_encode_tokens`` and ``token_matrices``. A chunk of the other layout is ignored (warned).
+
 Every file is written through ``embedbench.atomic`` (temp name, fsync, ``os.replace``), the
 ``.npy`` first and the ``.keys.json`` last, so a chunk becomes visible only once complete. A killed
 run leaves at worst an orphan ``.npy`` or a ``.tmp-*`` file, which readers ignore; the next run
@@ -37,7 +43,7 @@ Besides ``get_or_encode``, a distributed encoder (a driver and worker processes)
   without taking the lock (a worker's write while its driver holds it);
 * ``text_keys(texts)``: the texts' keys as a compact ``S16`` array (16 raw bytes each);
 * ``vectors(settings, role, keys)``: the cached rows of such keys, in order (ModelError if any is
-  not cached).
+  not cached); ``token_matrices(settings, role, keys)`` the same for a multi-vector namespace.
 """
 
 from __future__ import annotations
@@ -61,6 +67,7 @@ from embedbench.atomic import atomic_write, atomic_write_text, exclusive_lock, i
 from embedbench.data.locations import default_cache_dir
 from embedbench.errors import ModelError
 from embedbench.engine.progress import progress_bars
+from embedbench.scoring.token_matrices import TokenMatrices, token_rows
 
 __all__ = ["EmbeddingCache", "default_cache_dir", "namespace_id", "namespace_lock", "namespace_locked",
            "text_key", "text_keys"]
@@ -267,6 +274,8 @@ class _Namespace:
     # chunk ids already looked at (loaded or rejected), so a refresh reads only new ones.
     seen: set[str] = field(default_factory=set)
     locked: bool = False  # this object holds the namespace lock
+    tokens: bool = False  # holds token matrices (a multi-vector model's), not one vector a text
+    offsets: dict[str, np.ndarray] = field(default_factory=dict)  # token namespaces: chunk id -> offsets
 
 
 class EmbeddingCache:
@@ -320,16 +329,37 @@ class EmbeddingCache:
         already holds vectors of dimension ``d``, else ``(0, 0)``; ``encode`` is
         not called.
         """
+        return self._get_or_encode(settings, role, texts, encode, chunk_size, progress, tokens=False)
+
+    def get_or_encode_tokens(
+        self,
+        settings: dict,
+        role: str,
+        texts: Sequence[str],
+        encode: Callable[[list[str]], Sequence[np.ndarray]],
+        chunk_size: int = 256,
+        progress: str | None = None,
+    ) -> TokenMatrices:
+        """``get_or_encode`` for a multi-vector model: each text's (tokens, d) matrix, in the order of ``texts``.
+
+        ``encode`` returns one 2-D float matrix per text (a text may have no token), all of one width,
+        finite; otherwise ModelError and nothing of that chunk is persisted. Chunks of ``chunk_size``
+        texts (a chunk holds all their tokens). Same resuming, locking and counting as ``get_or_encode``.
+        """
+        return self._get_or_encode(settings, role, texts, encode, chunk_size, progress, tokens=True)
+
+    def _get_or_encode(self, settings: dict, role: str, texts: Sequence[str], encode: Callable, chunk_size: int,
+                       progress: str | None, *, tokens: bool) -> np.ndarray | TokenMatrices:
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
         keys = text_keys(texts)
         first, inverse = _distinct(keys)
         unique = keys[first]
         ns_id = namespace_id(settings, role)
-        ns = self._namespace(ns_id)
+        ns = self._namespace(ns_id, tokens)
         if not len(keys):
             self._refresh(ns)
-            return np.zeros((0, ns.dim or 0), dtype=np.float32)
+            return _empty(ns)
         encoded = 0
         for _attempt in range(3):
             self._refresh(ns)
@@ -345,7 +375,7 @@ class EmbeddingCache:
                 # it is dropped from the index; go round again and re-encode.
                 continue
             self.stats["hits"] += max(len(unique) - encoded, 0)
-            return out if len(unique) == len(keys) else out[inverse]
+            return out if len(unique) == len(keys) else _rows(out, inverse)
         raise ModelError(f"embedding cache {ns.path} keeps losing chunks while being read")
 
     @contextmanager
@@ -359,11 +389,12 @@ class EmbeddingCache:
         with self._locked(self._namespace(namespace_id(settings, role))):
             yield
 
-    def missing(self, settings: dict, role: str, texts: Sequence[str]) -> list[str]:
-        """The distinct ``texts`` no complete chunk holds (after a refresh), in order of first occurrence."""
+    def missing(self, settings: dict, role: str, texts: Sequence[str], *, tokens: bool = False) -> list[str]:
+        """The distinct ``texts`` no complete chunk holds (after a refresh), in order of first occurrence.
+        ``tokens``: the namespace holds token matrices (a multi-vector model's)."""
         keys = text_keys(texts)
         first, _inverse = _distinct(keys)
-        ns = self._namespace(namespace_id(settings, role))
+        ns = self._namespace(namespace_id(settings, role), tokens)
         self._refresh(ns)
         return [texts[i] for i in first[ns.index.lookup(keys[first])[0] < 0]]
 
@@ -381,7 +412,7 @@ class EmbeddingCache:
             return
         first, _inverse = _distinct(keys)
         ns_id = namespace_id(settings, role)
-        ns = self._namespace(ns_id)
+        ns = self._namespace(ns_id, False)
         if ns.dim is None:
             ns.dim = self._first_dim(ns)
         arr = self._validated(vectors, len(keys), ns, _model_label(settings, ns_id))
@@ -396,10 +427,21 @@ class EmbeddingCache:
         refresh. A fresh, writable array; distinct keys count in ``stats["hits"]``. No keys give
         ``(0, d)``, or ``(0, 0)`` while the namespace holds no vectors.
         """
+        return self._cached(settings, role, keys, tokens=False)
+
+    def token_matrices(self, settings: dict, role: str, keys: np.ndarray | Sequence[str]) -> TokenMatrices:
+        """``vectors`` for a multi-vector namespace: the cached token matrix of each text key, in order."""
+        return self._cached(settings, role, keys, tokens=True)
+
+    def _cached(self, settings: dict, role: str, keys: np.ndarray | Sequence[str], *,
+                tokens: bool) -> np.ndarray | TokenMatrices:
         keys = _as_keys(keys)
         first, inverse = _distinct(keys)
         unique = keys[first]
-        ns = self._namespace(namespace_id(settings, role))
+        ns = self._namespace(namespace_id(settings, role), tokens)
+        if not len(keys):
+            self._refresh(ns)
+            return _empty(ns)
         for _attempt in range(3):
             self._refresh(ns)
             chunk, row = ns.index.lookup(unique)
@@ -412,7 +454,7 @@ class EmbeddingCache:
             except _StaleChunks:
                 continue  # its keys are dropped: they are reported missing next round
             self.stats["hits"] += len(unique)
-            return out if len(unique) == len(keys) else out[inverse]
+            return out if len(unique) == len(keys) else _rows(out, inverse)
         raise ModelError(f"embedding cache {ns.path} keeps losing chunks while being read")
 
     # ---------------------------------------------------------------- encoding
@@ -464,7 +506,9 @@ class EmbeddingCache:
         return encoded
 
     @staticmethod
-    def _validated(out: object, n: int, ns: _Namespace, label: str) -> np.ndarray:
+    def _validated(out: object, n: int, ns: _Namespace, label: str) -> np.ndarray | TokenMatrices:
+        if ns.tokens:
+            return _validated_tokens(out, n, ns, label)
         try:
             arr = np.asarray(out)
         except Exception as exc:  # e.g. a GPU tensor
@@ -489,15 +533,20 @@ class EmbeddingCache:
         return arr
 
     def _persist(self, ns: _Namespace, settings: dict, role: str, keys: np.ndarray,
-                 vectors: np.ndarray) -> None:
-        """Write one chunk (``S16`` keys, their rows) and index it."""
+                 vectors: np.ndarray | TokenMatrices) -> None:
+        """Write one chunk (``S16`` keys, their rows; or their token matrices, flat, and offsets) and index it."""
         key_path = ns.path / "key.json"
         if not key_path.exists():  # every chunk: a `cache prune` may have removed the namespace meanwhile
             atomic_write_text(key_path, json.dumps({"format": _FORMAT, "settings": settings, "role": role},
                                                    sort_keys=True, indent=2))
         chunk_id = uuid.uuid4().hex
+        meta: dict[str, object] = {"format": _FORMAT, "n": len(keys), "keys": _hex_list(keys)}
+        if isinstance(vectors, TokenMatrices):
+            meta["offsets"] = vectors.offsets.tolist()
+            ns.offsets[chunk_id] = vectors.offsets
+            vectors = vectors.flat
         dim = int(vectors.shape[1])
-        keys_body = json.dumps({"format": _FORMAT, "dim": dim, "n": len(keys), "keys": _hex_list(keys)})
+        keys_body = json.dumps({"dim": dim, **meta})
         # Data first, keys last: the keys file is what makes the chunk visible.
         atomic_write(ns.path / f"{chunk_id}.npy", lambda f: np.save(f, vectors))
         keys_path = atomic_write_text(ns.path / f"{chunk_id}{_KEYS_SUFFIX}", keys_body)
@@ -509,11 +558,14 @@ class EmbeddingCache:
 
     # ----------------------------------------------------------------- reading
 
-    def _namespace(self, ns_id: str) -> _Namespace:
+    def _namespace(self, ns_id: str, tokens: bool = False) -> _Namespace:
         ns = self._namespaces.get(ns_id)
         if ns is None:
-            ns = _Namespace(path=self.root / "embeddings" / ns_id)
+            ns = _Namespace(path=self.root / "embeddings" / ns_id, tokens=tokens)
             self._namespaces[ns_id] = ns
+        if ns.tokens != tokens:
+            raise ValueError(f"cache namespace {ns.path} holds {'token matrices' if ns.tokens else 'vectors'}, "
+                             f"not {'token matrices' if tokens else 'vectors'}")
         return ns
 
     def _refresh(self, ns: _Namespace) -> None:
@@ -524,9 +576,11 @@ class EmbeddingCache:
             loaded = self._load_chunk(ns, chunk_id)
             if loaded is None:
                 continue
-            dim, chunk_keys = loaded
+            dim, chunk_keys, offsets = loaded
             if ns.dim is None:
                 ns.dim = dim
+            if offsets is not None:
+                ns.offsets[chunk_id] = offsets
             batch.append((chunk_id, mtime, chunk_keys))
             if sum(len(keys) for _id, _mtime, keys in batch) >= _ADD_BATCH:
                 ns.index.add(batch)
@@ -561,8 +615,9 @@ class EmbeddingCache:
         return sorted(new)
 
     @staticmethod
-    def _load_chunk(ns: _Namespace, chunk_id: str) -> tuple[int, np.ndarray] | None:
-        """(dim, ``S16`` keys) of a complete, consistent chunk; None (with a warning) otherwise."""
+    def _load_chunk(ns: _Namespace, chunk_id: str) -> tuple[int, np.ndarray, np.ndarray | None] | None:
+        """(dim, ``S16`` keys, token offsets or None) of a complete, consistent chunk of the namespace's layout;
+        None (with a warning) otherwise."""
         keys_path = ns.path / f"{chunk_id}{_KEYS_SUFFIX}"
         npy_path = ns.path / f"{chunk_id}.npy"
         try:
@@ -571,23 +626,27 @@ class EmbeddingCache:
             if not isinstance(chunk_keys, list) or len(chunk_keys) != n:
                 raise ValueError("keys do not match n")
             keys = _keys_from_hex(chunk_keys)
+            offsets = _chunk_offsets(meta, n, ns.tokens)
+            rows = n if offsets is None else int(offsets[-1])
             data = np.load(npy_path, mmap_mode="r")
             shape, dtype = data.shape, data.dtype
             del data
-            if shape != (n, dim) or dtype != np.float32:
-                raise ValueError(f"array is {dtype} {shape}, keys say float32 ({n}, {dim})")
+            if shape != (rows, dim) or dtype != np.float32:
+                raise ValueError(f"array is {dtype} {shape}, keys say float32 ({rows}, {dim})")
             if ns.dim is not None and dim != ns.dim:
                 raise ValueError(f"dim {dim} differs from the namespace's {ns.dim}")
         except (OSError, ValueError, KeyError, TypeError, EOFError) as exc:
             warnings.warn(f"ignoring bad embedding-cache chunk {keys_path}: {exc}",
                           RuntimeWarning, stacklevel=3)
             return None
-        return dim, keys
+        return dim, keys, offsets
 
     def _gather(self, ns: _Namespace, chunk: np.ndarray, row: np.ndarray) -> np.ndarray:
         """The rows at (chunk number, row), each chunk read once through mmap; _StaleChunks if one went bad."""
         if (chunk < 0).any():
             raise _StaleChunks([])
+        if ns.tokens:
+            return self._gather_tokens(ns, chunk, row)
         out = np.empty((len(chunk), ns.dim or 0), dtype=np.float32)
         order = np.argsort(chunk.astype(np.int64) << 32 | row)  # by chunk, rows ascending
         stale: list[int] = []
@@ -611,8 +670,94 @@ class EmbeddingCache:
         return out
 
 
+    def _gather_tokens(self, ns: _Namespace, chunk: np.ndarray, row: np.ndarray) -> TokenMatrices:
+        """``_gather`` for token matrices: each text's token rows, in order, each chunk read once through mmap."""
+        order = np.argsort(chunk.astype(np.int64) << 32 | row)
+        parts = [p for p in np.split(order, np.flatnonzero(np.diff(chunk[order])) + 1) if len(p)]
+        starts, lengths = np.zeros(len(chunk), np.int64), np.zeros(len(chunk), np.int64)
+        for part in parts:
+            offsets = ns.offsets[ns.index.chunk_ids[int(chunk[part[0]])]]
+            starts[part], lengths[part] = offsets[row[part]], offsets[row[part] + 1] - offsets[row[part]]
+        out = TokenMatrices(np.empty((int(lengths.sum()), ns.dim or 0), dtype=np.float32),
+                            np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64))
+        stale: list[int] = []
+        for part in parts:
+            number = int(chunk[part[0]])
+            path = ns.path / f"{ns.index.chunk_ids[number]}.npy"
+            try:
+                data = np.load(path, mmap_mode="r")
+                if data.ndim != 2 or data.shape != (int(ns.offsets[ns.index.chunk_ids[number]][-1]), ns.dim):
+                    raise ValueError(f"shape {data.shape}")
+                out.flat[token_rows(out.offsets[part], lengths[part])] = data[token_rows(starts[part], lengths[part])]
+                del data
+            except (OSError, ValueError, EOFError) as exc:
+                warnings.warn(f"embedding-cache chunk {path} unreadable: {exc}", RuntimeWarning, stacklevel=3)
+                stale.append(number)
+        if stale:
+            ns.index.drop(stale)
+            raise _StaleChunks(stale)
+        return out
+
+
 class _StaleChunks(Exception):
     pass
+
+
+def _chunk_offsets(meta: dict, n: int, tokens: bool) -> np.ndarray | None:
+    """A token chunk's offsets (n + 1, from 0, non-decreasing), checked; None for a vector chunk.
+    ValueError for a chunk of the other layout than the namespace's."""
+    if ("offsets" in meta) != tokens:
+        raise ValueError("a chunk of token matrices in a vector namespace" if "offsets" in meta
+                         else "a chunk of vectors in a namespace of token matrices")
+    if not tokens:
+        return None
+    offsets = np.asarray(meta["offsets"])
+    if offsets.shape != (n + 1,) or not np.issubdtype(offsets.dtype, np.integer) or (n >= 0 and offsets[0] != 0) \
+            or (np.diff(offsets) < 0).any():
+        raise ValueError("token offsets must be n + 1 non-decreasing integers from 0")
+    return offsets.astype(np.int64)
+
+
+def _empty(ns: _Namespace) -> np.ndarray | TokenMatrices:
+    """No texts: (0, d) vectors, or no token matrices, of the namespace's width (0 while it holds none)."""
+    return TokenMatrices.from_list([], ns.dim or 0) if ns.tokens else np.zeros((0, ns.dim or 0), dtype=np.float32)
+
+
+def _rows(out: np.ndarray | TokenMatrices, which: np.ndarray) -> np.ndarray | TokenMatrices:
+    return out.take(which) if isinstance(out, TokenMatrices) else out[which]
+
+
+def _validated_tokens(out: object, n: int, ns: _Namespace, label: str) -> TokenMatrices:
+    """A multi-vector encoder's output checked like vectors are: one 2-D float matrix per text, one width
+    (the namespace's), finite values; a text may have no token."""
+    if isinstance(out, TokenMatrices):
+        out = out.to_list()
+    try:
+        matrices = [np.asarray(m) for m in out]  # type: ignore[union-attr]
+    except Exception as exc:  # e.g. GPU tensors, or not a sequence
+        raise ModelError(f"model {label} returned {type(out).__name__}, not a list of token matrices: {exc}") from exc
+    if len(matrices) != n:
+        raise ModelError(f"model {label} returned {len(matrices)} token matrices for {n} texts")
+    widths = {m.shape[1] for m in matrices if m.ndim == 2}
+    if any(m.ndim != 2 for m in matrices) or len(widths) > 1:
+        raise ModelError(f"model {label} returned token matrices of shapes "
+                         f"{sorted({m.shape for m in matrices})[:4]}; expected (tokens, dim) of one dim")
+    if any(not np.issubdtype(m.dtype, np.floating) for m in matrices):
+        raise ModelError(f"model {label} returned non-float token embeddings; expected floats")
+    width = widths.pop() if widths else ns.dim
+    if width == 0:
+        raise ModelError(f"model {label} returned 0-dimensional token embeddings")
+    if ns.dim is not None and width != ns.dim:
+        raise ModelError(f"model {label} returned {width}-dim token embeddings but the "
+                         f"cache {ns.path} holds {ns.dim}-dim ones for the same settings")
+    with np.errstate(over="ignore"):  # float64 beyond float32 range becomes inf: caught below
+        tokens = TokenMatrices.from_list([m.astype(np.float32, copy=False) for m in matrices], width)
+    if not tokens.flat.shape[0] and width is None:
+        raise ModelError(f"model {label} returned no token for any of {n} texts")
+    bad = int(np.count_nonzero(~np.isfinite(tokens.flat).all(axis=1)))
+    if bad:
+        raise ModelError(f"model {label} returned NaN token embeddings ({bad} non-finite token rows)")
+    return tokens
 
 
 def _next_chunk(index: _Index, keys: np.ndarray, pending: np.ndarray, pos: int,

@@ -62,6 +62,7 @@ class RunContext:
     indexes: tuple[str, ...] = ("exact",)  # the --index specs as given (scoring/index.py parses them)
     rerank_with: str | None = None  # a multi-vector model re-ranking the top rerank_depth by MaxSim
     rerank_depth: int = 100
+    reranker: object | None = None  # the loaded --rerank-with model (multi-vector), loaded before any data
 
     @property
     def dense(self) -> bool:
@@ -168,6 +169,16 @@ def check_indexes(encoder: Encoder | SearchModel, indexes: Sequence[str], specs:
         check_index_plans(parsed, specs, [d or encoder.meta.dim for d in dims])
 
 
+def load_reranker(ref: str | None, settings: EncodeSettings) -> object | None:
+    """The `--rerank-with` model, which must be multi-vector (one line otherwise)."""
+    if ref is None:
+        return None
+    reranker = load_encoder(ref, settings)
+    if getattr(reranker.meta, "kind", "dense") != "multi-vector":
+        raise EmbedbenchError(f"--rerank-with {ref!r} must name a multi-vector (late-interaction) model")
+    return reranker
+
+
 def open_run(request: RunRequest) -> RunContext:
     """Load the model and settle what it is measured at; every check that needs the model runs here."""
     encoder = load_encoder(request.model, request.settings)
@@ -178,6 +189,7 @@ def open_run(request: RunRequest) -> RunContext:
     variant = encoding_variant(encoder, request.settings, loaded=isinstance(request.model, str))
     name = request.model if isinstance(request.model, str) else encoder.meta.name
     generator = open_generator(request.generator, request.settings.device)
+    reranker = load_reranker(request.rerank_with, request.settings)
     # Opened last: nothing after it may fail and leave a Ray it started running.
     executor = open_executor(request.engine, request.model, request.settings, request.cache.root)
     return RunContext(
@@ -186,5 +198,5 @@ def open_run(request: RunRequest) -> RunContext:
         rescore_depth=request.rescore_depth, generator=generator,
         rag_k=request.rag_k, command=request.command, encoding_variant=variant, executor=executor,
         shard_size=request.engine.shard_size, indexes=request.indexes, rerank_with=request.rerank_with,
-        rerank_depth=request.rerank_depth)
+        rerank_depth=request.rerank_depth, reranker=reranker)
 

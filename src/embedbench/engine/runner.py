@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from embedbench.data.locations import default_data_dir
+from embedbench.encoders.loading import check_model_ref
 from embedbench.encoders.protocol import Encoder, SearchModel
 from embedbench.encoders.settings import EncodeSettings
 from embedbench.engine.cache import EmbeddingCache, default_cache_dir
@@ -126,7 +127,7 @@ def check_rerank(rerank_with: str | None, rerank_depth: int) -> None:
     if rerank_depth < 1:
         raise EmbedbenchError("--rerank-depth must be at least 1")
     if rerank_with is not None:
-        raise EmbedbenchError("--rerank-with is not implemented yet")
+        check_model_ref(rerank_with)  # an unknown re-ranker or absent weights: one line before any data loads
 
 
 def score_tasks(run: RunContext, planned: list[PlannedTask]) -> Iterator[tuple[Result, PerQuery]]:
@@ -141,6 +142,10 @@ def score_tasks(run: RunContext, planned: list[PlannedTask]) -> Iterator[tuple[R
                 from embedbench.engine.late import score_multi_vector  # only models with token vectors
 
                 yield from score_multi_vector(run, q)
+            elif run.rerank_with is not None:
+                from embedbench.engine.rerank import score_reranked
+
+                yield from score_reranked(run, q)
             elif run.dense:
                 yield from score_dense(run, q)
             else:
