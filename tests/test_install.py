@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -131,3 +132,22 @@ def test_the_lock_pins_every_requirement_and_agrees_with_the_constraints():
     for name, version in pins(REPO / "constraints.txt").items():
         assert name not in lock or lock[name].split("+")[0] == version, name
     assert lock["torch"] == "2.13.0+cpu" and not [name for name in lock if name.startswith("nvidia")]
+
+
+def test_make_eval_passes_device_dtype_batch_length_and_args_through():
+    """`make eval DEVICE= DTYPE= BATCH= MAX_LENGTH= ARGS=` reaches `embedbench eval` as its flags; unset, none appear."""
+    root = Path(__file__).resolve().parents[1]
+
+    def command(*variables: str) -> list[str]:
+        out = subprocess.run(["make", "-s", "-n", "-o", ".venv/.installed", "eval", *variables], cwd=root,
+                             capture_output=True, text=True, check=True).stdout
+        return shlex.split(out.replace("\\\n", " "))
+
+    given = command("MODEL=pplx-embed-v1-4b", "DEVICE=cuda:1", "DTYPE=bf16", "BATCH=64", "MAX_LENGTH=512",
+                    "ARGS=--limit-queries 200 --index exact,sq8")
+    assert given[1:4] == ["eval", "--model", "pplx-embed-v1-4b"]
+    assert given[-12:] == ["--device", "cuda:1", "--dtype", "bf16", "--batch-size", "64", "--max-length", "512",
+                           "--limit-queries", "200", "--index", "exact,sq8"]
+    default = command()
+    assert not {"--device", "--dtype", "--batch-size", "--max-length"} & set(default)
+    assert default[-2:] == ["--results-dir", "results"]
