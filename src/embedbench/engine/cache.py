@@ -648,54 +648,34 @@ class EmbeddingCache:
         if ns.tokens:
             return self._gather_tokens(ns, chunk, row)
         out = np.empty((len(chunk), ns.dim or 0), dtype=np.float32)
-        order = np.argsort(chunk.astype(np.int64) << 32 | row)  # by chunk, rows ascending
-        stale: list[int] = []
-        for part in np.split(order, np.flatnonzero(np.diff(chunk[order])) + 1):
-            if not len(part):
-                continue
-            number, rows = int(chunk[part[0]]), row[part]
-            path = ns.path / f"{ns.index.chunk_ids[number]}.npy"
-            try:
-                data = np.load(path, mmap_mode="r")
-                if data.ndim != 2 or data.shape[1] != ns.dim or rows[-1] >= data.shape[0]:
-                    raise ValueError(f"shape {data.shape}")
-                out[part] = data[rows]
-                del data
-            except (OSError, ValueError, EOFError) as exc:
-                warnings.warn(f"embedding-cache chunk {path} unreadable: {exc}", RuntimeWarning, stacklevel=3)
-                stale.append(number)
-        if stale:
-            ns.index.drop(stale)
-            raise _StaleChunks(stale)
-        return out
+        parts = _chunk_parts(chunk, row)
 
+        def copy(part: np.ndarray, data: np.ndarray) -> None:
+            rows = row[part]
+            if data.ndim != 2 or data.shape[1] != ns.dim or rows[-1] >= data.shape[0]:
+                raise ValueError(f"shape {data.shape}")
+            out[part] = data[rows]
+
+        _read_chunks(ns, chunk, parts, copy)
+        return out
 
     def _gather_tokens(self, ns: _Namespace, chunk: np.ndarray, row: np.ndarray) -> TokenMatrices:
         """``_gather`` for token matrices: each text's token rows, in order, each chunk read once through mmap."""
-        order = np.argsort(chunk.astype(np.int64) << 32 | row)
-        parts = [p for p in np.split(order, np.flatnonzero(np.diff(chunk[order])) + 1) if len(p)]
+        parts = _chunk_parts(chunk, row)
         starts, lengths = np.zeros(len(chunk), np.int64), np.zeros(len(chunk), np.int64)
         for part in parts:
             offsets = ns.offsets[ns.index.chunk_ids[int(chunk[part[0]])]]
             starts[part], lengths[part] = offsets[row[part]], offsets[row[part] + 1] - offsets[row[part]]
         out = TokenMatrices(np.empty((int(lengths.sum()), ns.dim or 0), dtype=np.float32),
                             np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64))
-        stale: list[int] = []
-        for part in parts:
+
+        def copy(part: np.ndarray, data: np.ndarray) -> None:
             number = int(chunk[part[0]])
-            path = ns.path / f"{ns.index.chunk_ids[number]}.npy"
-            try:
-                data = np.load(path, mmap_mode="r")
-                if data.ndim != 2 or data.shape != (int(ns.offsets[ns.index.chunk_ids[number]][-1]), ns.dim):
-                    raise ValueError(f"shape {data.shape}")
-                out.flat[token_rows(out.offsets[part], lengths[part])] = data[token_rows(starts[part], lengths[part])]
-                del data
-            except (OSError, ValueError, EOFError) as exc:
-                warnings.warn(f"embedding-cache chunk {path} unreadable: {exc}", RuntimeWarning, stacklevel=3)
-                stale.append(number)
-        if stale:
-            ns.index.drop(stale)
-            raise _StaleChunks(stale)
+            if data.ndim != 2 or data.shape != (int(ns.offsets[ns.index.chunk_ids[number]][-1]), ns.dim):
+                raise ValueError(f"shape {data.shape}")
+            out.flat[token_rows(out.offsets[part], lengths[part])] = data[token_rows(starts[part], lengths[part])]
+
+        _read_chunks(ns, chunk, parts, copy)
         return out
 
 
@@ -841,3 +821,29 @@ def _model_label(settings: dict, ns_id: str) -> str:
         if value:
             return str(value)
     return f"<cache namespace {ns_id}>"
+
+
+def _chunk_parts(chunk: np.ndarray, row: np.ndarray) -> list[np.ndarray]:
+    """Positions grouped by chunk number (chunks ascending, rows ascending within one)."""
+    order = np.argsort(chunk.astype(np.int64) << 32 | row)
+    return [p for p in np.split(order, np.flatnonzero(np.diff(chunk[order])) + 1) if len(p)]
+
+
+def _read_chunks(ns: _Namespace, chunk: np.ndarray, parts: list[np.ndarray],
+                 copy: Callable[[np.ndarray, np.ndarray], None]) -> None:
+    """`copy(part, mmapped chunk)` for each part; a chunk that cannot be read (or whose shape `copy` refuses)
+    is warned about and dropped from the index, and _StaleChunks raised once every chunk was tried."""
+    stale: list[int] = []
+    for part in parts:
+        number = int(chunk[part[0]])
+        path = ns.path / f"{ns.index.chunk_ids[number]}.npy"
+        try:
+            data = np.load(path, mmap_mode="r")
+            copy(part, data)
+            del data
+        except (OSError, ValueError, EOFError) as exc:
+            warnings.warn(f"embedding-cache chunk {path} unreadable: {exc}", RuntimeWarning, stacklevel=4)
+            stale.append(number)
+    if stale:
+        ns.index.drop(stale)
+        raise _StaleChunks(stale)
