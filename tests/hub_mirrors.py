@@ -325,3 +325,14 @@ def _tree_entry(sibling: dict) -> dict:
 
 def _json(status: int, payload: object, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
     return status, {"Content-Type": "application/json", **(headers or {})}, json.dumps(payload).encode()
+
+
+def offline_hub_cache(tmp_path: Path, monkeypatch) -> Path:
+    """An empty offline Hugging Face cache that this process (and its children, through the environment) read."""
+    folder = tmp_path / "hf-hub"
+    folder.mkdir()
+    monkeypatch.setenv("HF_HUB_CACHE", str(folder))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(folder))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
+    return folder

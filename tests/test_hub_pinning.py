@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from hub_mirrors import FakeHub, add_snapshot, point_hub_client
+from hub_mirrors import FakeHub, add_snapshot, offline_hub_cache, point_hub_client
 
 from embedbench.engine.cache import namespace_id
 from embedbench.encoders.loading import load_model
@@ -29,13 +29,7 @@ MINILM_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer
 @pytest.fixture
 def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty offline Hugging Face cache that this process (and its children) read."""
-    folder = tmp_path / "hf-hub"
-    folder.mkdir()
-    monkeypatch.setenv("HF_HUB_CACHE", str(folder))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(folder))
-    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
-    return folder
+    return offline_hub_cache(tmp_path, monkeypatch)
 
 
 @pytest.fixture(scope="module")

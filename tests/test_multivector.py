@@ -197,13 +197,9 @@ def test_a_pplx_late_layout_loads_through_the_same_code(tmp_path: Path) -> None:
 @pytest.fixture
 def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty offline Hugging Face cache that this process reads."""
-    folder = tmp_path / "hf-hub"
-    folder.mkdir()
-    monkeypatch.setenv("HF_HUB_CACHE", str(folder))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(folder))
-    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
-    return folder
+    from hub_mirrors import offline_hub_cache
+
+    return offline_hub_cache(tmp_path, monkeypatch)
 
 
 def _files(folder: Path) -> dict[str, Path]:
