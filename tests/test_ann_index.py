@@ -1,7 +1,7 @@
 """Search indexes (--index): faiss indexes beside the exact search, what they lose and what they cost.
 
 One evaluation of a small synthetic Query2Doc task with the hashing encoder runs every index kind at
-fp32 and binary; the exact results must equal a run without --index bit for bit (same identity,
+fp32, binary and binary+int8 (binary HNSW as the first stage); the exact results must equal a run without --index bit for bit (same identity,
 metrics and per-query values), and each index is checked against an oracle: its overlap with the
 exact top-k recomputed from faiss's own flat search, SQ8 against fp32, a wide HNSW against exact.
 """
@@ -17,7 +17,10 @@ from embedbench.engine.runner import evaluate
 from embedbench.errors import EmbedbenchError
 from embedbench.results import read_per_query, read_results
 from embedbench.scoring.index import AnnIndex, check_index_plans, parse_index_specs
-from embedbench.scoring.precision import PRECISIONS
+from embedbench.engine.ann import rerank_candidates
+from embedbench.scoring.precision import PRECISIONS, apply_precision
+from embedbench.scoring.retrieval import two_stage_search
+from embedbench.scoring.search import search_hamming
 
 INDEXES = ("exact,hnsw:m=16:ef=2000:efc=200,hnsw:m=16:ef=40:efc=200,sq8,ivf:nlist=16:nprobe=1,"
            "binary-hnsw:m=16:ef=2000:efc=200")
@@ -44,7 +47,7 @@ def suite(tmp_path_factory):
 def runs(tmp_path_factory, suite):
     """The same task without --index and with every index kind: {index name: (Result, per-query)} each."""
     root = tmp_path_factory.mktemp("ann")
-    common = dict(suite=str(suite), corpus_sizes=[2000], precisions="fp32,binary", cache_dir=root / "cache")
+    common = dict(suite=str(suite), corpus_sizes=[2000], precisions="fp32,binary,binary+int8", cache_dir=root / "cache")
     out = {}
     for name, index in (("plain", None), ("indexed", INDEXES)):
         evaluate("hashing", results_dir=root / name, index=index, **common)
@@ -55,7 +58,7 @@ def runs(tmp_path_factory, suite):
 
 def test_exact_through_the_index_path_equals_todays_results(runs):
     plain, indexed = runs["plain"], runs["indexed"]
-    for precision in ("fp32", "binary"):
+    for precision in ("fp32", "binary", "binary+int8"):
         before, before_pq = plain[(precision, "exact")]
         after, after_pq = indexed[(precision, "exact")]
         assert "index" not in after.variant
@@ -66,7 +69,8 @@ def test_exact_through_the_index_path_equals_todays_results(runs):
 
 def test_every_index_kind_is_a_result_with_its_spec_in_the_variant(runs):
     got = sorted(k for k in runs["indexed"] if k[1] != "exact")
-    assert got == [("binary", "binary-hnsw:m=16:ef=2000:efc=200"), ("fp32", "hnsw:m=16:ef=2000:efc=200"),
+    assert got == [("binary", "binary-hnsw:m=16:ef=2000:efc=200"), ("binary+int8", "binary-hnsw:m=16:ef=2000:efc=200"),
+                   ("fp32", "hnsw:m=16:ef=2000:efc=200"),
                    ("fp32", "hnsw:m=16:ef=40:efc=200"), ("fp32", "ivf:nlist=16:nprobe=1:seed=0"), ("fp32", "sq8")]
     for (precision, index), (result, _) in runs["indexed"].items():
         if index != "exact":
@@ -82,6 +86,38 @@ def test_wide_hnsw_finds_the_exact_top_k(runs):
         result, _ = runs["indexed"][key]
         assert result.metrics["ann_overlap_at_10"] >= 0.99, key
         assert result.metrics["ann_overlap_at_100"] >= 0.99, key
+
+
+def test_binary_hnsw_as_a_first_stage_is_reranked_like_the_exact_two_stage_search(runs):
+    """binary+int8 through a binary HNSW: its candidates re-ranked by int8, compared with the exact
+    binary+int8 search; nothing past the rescore depth (100) is measured, the int8 rows count in the bytes."""
+    exact, _ = runs["indexed"][("binary+int8", "exact")]
+    result, per_query = runs["indexed"][("binary+int8", "binary-hnsw:m=16:ef=2000:efc=200")]
+    assert result.variant["rescore_depth"] == 100 and result.variant["index"] == "binary-hnsw:m=16:ef=2000:efc=200"
+    assert result.metrics["ann_overlap_at_10"] >= 0.99 and result.metrics["ann_overlap_at_100"] >= 0.99
+    assert abs(result.main_score - exact.main_score) <= 0.01
+    assert result.metrics["recall_at_1000"] is None and result.metrics["ann_overlap_at_1000"] is None
+    assert "ann_overlap_at_1000" not in per_query and "recall_at_1000" not in per_query
+    costs = result.costs
+    assert costs["rescore_depth"] == 100 and costs["k"] == 100 and costs["rescore_bytes"] == 2000 * 384
+    assert costs["bytes_per_vector"] == pytest.approx((costs["index_bytes"] + 2000 * 384) / 2000, abs=1e-3)
+
+
+def test_reranking_a_candidate_pool_equals_the_in_memory_two_stage_search():
+    """The re-rank of given candidates (the faiss first stage's path) is the exact two-stage search's
+    re-rank bit for bit when handed the Hamming top-depth; an empty slot (-1) stays last at -inf."""
+    rng = np.random.default_rng(3)
+    queries = rng.standard_normal((12, 64)).astype(np.float32)
+    docs = rng.standard_normal((500, 64)).astype(np.float32)
+    enc = apply_precision(PRECISIONS["binary+int8"], queries, docs, None, {}, 50)
+    _, candidates = search_hamming(enc.queries, enc.docs, 50)
+    want = two_stage_search(enc, 20)
+    got = rerank_candidates(enc.rescore, candidates, enc.rescore.docs[candidates], 20)
+    assert np.array_equal(got[1], want[1]) and np.array_equal(got[0], want[0])
+    holed = candidates.copy()
+    holed[:, 0] = -1
+    scores, idx = rerank_candidates(enc.rescore, holed, enc.rescore.docs[np.maximum(holed, 0)], 50)
+    assert (idx[:, -1] == -1).all() and np.isneginf(scores[:, -1]).all() and (idx[:, :-1] >= 0).all()
 
 
 def test_specs_that_differ_in_ef_search_one_built_graph(runs):
@@ -174,7 +210,8 @@ def test_an_index_is_built_only_at_the_precisions_it_applies_to():
     hnsw, sq8, bhnsw = parse_index_specs("hnsw,sq8,binary-hnsw")
     fp32, int8, binary, two = (PRECISIONS[n] for n in ("fp32", "int8", "binary", "binary+int8"))
     check_index_plans([hnsw, sq8, bhnsw], [fp32, int8, binary], [384])  # each applies to one of them
-    for index, precisions in ((hnsw, [int8]), (sq8, [binary]), (bhnsw, [fp32]), (hnsw, [two])):
+    check_index_plans([bhnsw], [two, PRECISIONS["binary+fp32"]], [384])  # binary HNSW as the first stage
+    for index, precisions in ((hnsw, [int8]), (sq8, [binary]), (bhnsw, [fp32]), (hnsw, [two]), (sq8, [two])):
         with pytest.raises(EmbedbenchError, match="applies to"):
             check_index_plans([index], precisions, [384])
     with pytest.raises(EmbedbenchError, match="must divide"):

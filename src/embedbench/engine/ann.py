@@ -6,6 +6,13 @@ dimension's corpus min / max), filled shard by shard in corpus order, then searc
 query at the engine's depth (TOP_K) -- one batched search for queries per second, and the seeded
 sample of engine/timing.py one query at a time for the latency. One index is held at a time.
 
+A two-stage plan (binary+int8, binary+fp32) searches its binary-hnsw index for each query's
+top-``rescore_depth`` candidates and re-ranks them by the second stage, as the exact two-stage search
+re-ranks its Hamming candidates (the deployment of sentence-transformers' quantization study: a
+binary index in memory, int8 or float rows fetched for the candidates). The candidates' rows are
+gathered from the shards untimed -- a deployment holds them in memory or on disk -- so queries per
+second and latency time the graph search and the re-rank.
+
 The exact search of the same plan, already computed in the shard pass, is the reference: the
 result records how much of the exact top 10 / 100 / 1000 the index found (``ann_overlap_at_k``,
 per query) and the main-score delta against exact.
@@ -13,6 +20,7 @@ per query) and the main-score delta against exact.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -22,9 +30,10 @@ import numpy as np
 from embedbench.engine.sharded import Plan, ShardJob
 from embedbench.engine.stream import DocumentStore
 from embedbench.engine.timing import LATENCY_WARMUP, latency_summary, threads, time_each
-from embedbench.scoring.index import AnnIndex, IndexSpec, train_rows, train_sample, training
+from embedbench.scoring.index import AnnIndex, IndexSpec, order_rows, train_rows, train_sample, training
 from embedbench.scoring.metrics import topk_overlap
-from embedbench.scoring.precision import ColumnRange
+from embedbench.scoring.precision import ColumnRange, Encoded, bytes_per_vector
+from embedbench.scoring.shards import rerank_pool
 
 OVERLAP_KS = (10, 100, 1000)  # cut-offs of the ANN top-k compared with the exact top-k
 
@@ -50,7 +59,10 @@ def ann_searches(job: ShardJob, plan: Plan, indexes: Sequence[IndexSpec],
             built = None  # let the previous index go before the next is built
             built = build_index(job, plan, index, store)
         built.set_search_params(index)
-        yield index, search_index(built, queries, job, store.n)
+        if job.query_side(plan).rescore is None:
+            yield index, search_index(built, queries, job, store.n)
+        else:
+            yield index, search_two_stage(built, job, plan, store)
 
 
 def build_index(job: ShardJob, plan: Plan, index: IndexSpec, store: DocumentStore) -> AnnIndex:
@@ -79,6 +91,63 @@ def search_index(ann: AnnIndex, queries: np.ndarray, job: ShardJob, n_docs: int)
         **latency_summary(single), "warmup": LATENCY_WARMUP,
     }
     return AnnSearch(scores, idx, costs, ann.build_seconds + batch)
+
+
+def search_two_stage(ann: AnnIndex, job: ShardJob, plan: Plan, store: DocumentStore) -> AnnSearch:
+    """The index's top-``rescore_depth`` candidates of every query re-ranked by the plan's second stage:
+    one batched search and re-rank (queries per second), then the timed sample one query at a time."""
+    side = job.query_side(plan)
+    depth = min(job.rescore_depth, store.n)
+    t0 = time.perf_counter()
+    _, candidates = ann.search(side.queries, depth)
+    first = time.perf_counter() - t0
+    rows = candidate_rows(job, plan, store, candidates)
+    t0 = time.perf_counter()
+    scores, idx = rerank_candidates(side.rescore, candidates, rows, job.k)
+    batch = first + time.perf_counter() - t0
+
+    def one(r: int) -> None:  # the graph search, then the re-rank of that query's (already gathered) rows
+        ann.search(side.queries[r:r + 1], depth)
+        rerank_candidates(dataclasses.replace(side.rescore, queries=side.rescore.queries[r:r + 1]),
+                          candidates[r:r + 1], rows[r:r + 1], job.k)
+
+    rows_timed = job.latency if job.latency is not None else np.zeros(0, dtype=np.int64)
+    single = time_each(one, rows_timed)
+    size = ann.serialized_bytes()
+    second = store.n * bytes_per_vector(side.rescore.kind, side.rescore.dim)
+    costs = {
+        "index": ann.spec.name, "factory": ann.factory, "threads": threads(), "k": min(job.k, depth),
+        "rescore_depth": depth, "build_seconds": round(ann.build_seconds, 3), "index_bytes": size,
+        "rescore_bytes": second, "bytes_per_vector": round((size + second) / store.n, 3), "train_rows": 0,
+        "nlist": None, "qps": round(len(side.queries) / batch, 2) if batch > 0 else None,
+        **latency_summary(single), "warmup": LATENCY_WARMUP,
+    }
+    return AnnSearch(scores, idx, costs, ann.build_seconds + batch)
+
+
+def candidate_rows(job: ShardJob, plan: Plan, store: DocumentStore, candidates: np.ndarray) -> np.ndarray:
+    """The second-stage rows (nq, m, d) of each query's candidates, read shard by shard (zeros in empty slots)."""
+    rows: np.ndarray | None = None
+    for start, stop in store.ranges():
+        inside = (candidates >= start) & (candidates < stop)
+        if inside.any():
+            docs = job.encoded(plan, store.read(start, stop)).rescore.docs
+            if rows is None:
+                rows = np.zeros((*candidates.shape, docs.shape[1]), dtype=docs.dtype)
+            rows[inside] = docs[candidates[inside] - start]
+    if rows is None:  # no candidate at all
+        rows = np.zeros((*candidates.shape, job.query_side(plan).rescore.queries.shape[1]), dtype=np.float32)
+    return rows
+
+
+def rerank_candidates(second: Encoded, candidates: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Candidates re-ranked by the second stage's cosine (scoring/shards.py's re-rank of a candidate pool),
+    the best ``k`` kept; empty slots (-1) stay last with score -inf."""
+    scores, idx = rerank_pool(second, candidates, rows, candidates.shape[1])
+    scores = np.where(idx >= 0, scores, np.float32(-np.inf)).astype(np.float32)
+    scores, idx = order_rows(scores, idx)
+    return scores[:, :k], idx[:, :k]
+
 
 
 def training_rows(job: ShardJob, plan: Plan, index: IndexSpec, store: DocumentStore) -> np.ndarray | None:

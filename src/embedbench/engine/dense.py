@@ -11,7 +11,8 @@ Search indexes (``--index``, scoring/index.py): the exact search above always ru
 then built over the same plan's stored documents and searched (engine/ann.py), one result per
 dim x precision x index, all from the one encoding. An exact result's variant is today's; an
 index's adds ``index`` (its canonical spec). A faiss index is built only at the precisions it applies
-to (scoring/index.py: never at int8 or a two-stage precision). Every result records what its search
+to (scoring/index.py: never at int8; binary-hnsw as the first stage of binary+int8 / binary+fp32,
+its candidates re-ranked like the exact two-stage search's). Every result records what its search
 cost (``costs``): queries per second always; single-query latency when the run compares indexes.
 """
 
@@ -114,14 +115,20 @@ def measure_index(run: RunContext, q: TaskQueries, index: IndexSpec, ann: AnnSea
     main-score delta against the exact search of the same plan."""
     per_query = array_task_metrics(run, q, judged, ann.scores, ann.idx)
     _, exact_idx = search.main.result()
-    per_query.update({name: dict(zip(q.qids, values.tolist())) for name, values in overlaps(exact_idx, ann.idx).items()})
+    ann_overlaps = overlaps(exact_idx, ann.idx)
+    absent = list(exact.absent)
+    if "rescore_depth" in ann.costs:  # two-stage: nothing past the re-ranked depth is measured
+        absent += [name for name in ann_overlaps if int(name.rsplit("_", 1)[1]) > ann.costs["rescore_depth"]]
+    per_query = {k: v for k, v in per_query.items() if k not in absent}
+    per_query.update({name: dict(zip(q.qids, values.tolist())) for name, values in ann_overlaps.items()
+                      if name not in absent})
     main = q.task.spec.main_score
     exact_main, ann_main = mean_metrics(exact.per_query).get(main), mean_metrics(per_query).get(main)
     delta = None if exact_main is None or ann_main is None else round(ann_main - exact_main, 6)
     costs = {**ann.costs, "exact_main_score": exact_main, "main_score_delta": delta}
     return dataclasses.replace(exact, variant={**exact.variant, "index": index.name}, per_query=per_query,
                                bytes_per_vector=max(1, round(ann.costs["bytes_per_vector"])),
-                               search_seconds=ann.seconds, costs=costs)
+                               search_seconds=ann.seconds, costs=costs, absent=absent)
 
 
 def two_stage_metrics(run: RunContext, q: TaskQueries, exact: np.ndarray, idx: np.ndarray,

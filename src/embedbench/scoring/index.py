@@ -12,12 +12,14 @@ and applies on top of a precision's stored vectors:
     sq8           fp32                  "SQ8": faiss's 8-bit scalar quantizer, scored on dequantized values
     ivfpq         fp32                  "IVF{nlist},PQ{m}x{nbits}"
     binary-hnsw   binary, binary:posthoc  IndexBinaryHNSW over the packed bits (Hamming)
+                  binary+int8, binary+fp32  the same, as the first stage: its top-``rescore_depth``
+                                        candidates re-ranked by the second stage (engine/ann.py)
 
 int8 codes are scored by the cosine of the codes, for which faiss has no index; the 8-bit faiss index
 is ``sq8`` over fp32 vectors (its own per-dimension quantizer). So a faiss index is built only at the
-precisions the table names (:func:`index_applies`), never at int8 or a two-stage precision: those
-pairs of a run's precision x index product are skipped, and an index that applies to none of the
-run's precisions is refused with one line (:func:`check_index_plans`).
+precisions the table names (:func:`index_applies`), never at int8: those pairs of a run's precision x
+index product are skipped, and an index that applies to none of the run's precisions is refused with
+one line (:func:`check_index_plans`).
 
 The rest of the module is pure faiss: build an index from training rows and shards of rows
 (:class:`AnnIndex`), search it, serialize it for its size. Training samples are drawn with the
@@ -153,10 +155,13 @@ def _check_params(kind: str, params: dict[str, int], text: str) -> None:
 
 def index_applies(index: IndexSpec, precision: object) -> bool:
     """Whether ``index`` applies to a :class:`~embedbench.scoring.precision.PrecisionSpec` (see the table
-    above): exact to every one, a faiss index to single-stage precisions of the kinds it stores."""
+    above): exact to every one, a faiss index to single-stage precisions of the kinds it stores, and
+    binary-hnsw also to the first (binary) stage of a two-stage precision."""
     if index.exact:
         return True
-    return precision.rescore is None and precision.kind in _APPLIES[index.kind]
+    if precision.rescore is not None:
+        return index.kind == "binary-hnsw" and precision.kind == "binary"
+    return precision.kind in _APPLIES[index.kind]
 
 
 def check_index_plans(indexes: Sequence[IndexSpec], precisions: Sequence[object], dims: Sequence[int]) -> None:
@@ -170,11 +175,10 @@ def check_index_plans(indexes: Sequence[IndexSpec], precisions: Sequence[object]
     """
     for index in indexes:
         if not any(index_applies(index, spec) for spec in precisions):
-            ok = ", ".join(_APPLIES[index.kind])
+            ok = ", ".join(_APPLIES[index.kind]) + (" (alone or as a first stage)" if index.kind == "binary-hnsw" else "")
             given = ", ".join(spec.name for spec in precisions)
             hint = " (for an 8-bit faiss index use sq8 at fp32)" if any(s.kind == "int8" for s in precisions) else ""
-            raise EmbedbenchError(f"index {index.name!r} applies to precision {ok} (single-stage), "
-                                  f"not to {given}{hint}")
+            raise EmbedbenchError(f"index {index.name!r} applies to precision {ok}, not to {given}{hint}")
         for dim in dims:
             if index.kind == "ivfpq" and dim % index["m"]:
                 raise EmbedbenchError(f"index {index.name!r}: m={index['m']} must divide the dimension {dim}")

@@ -107,7 +107,7 @@ class ShardedSearch:
             raise ValueError("cannot search an empty corpus (no shards)")
         if self.queries.rescore is None:
             return self.run
-        return _rerank_pool(self.queries.rescore, self.run[1], self.run[2], self.k)
+        return rerank_pool(self.queries.rescore, self.run[1], self.run[2], self.k)
 
 
 def shards_of(enc: Encoded, size: int) -> Iterator[tuple[int, Encoded]]:
@@ -150,8 +150,10 @@ def _merge_pool(
             np.take_along_axis(rows, order[:, :, None], 1))
 
 
-def _rerank_pool(second: Encoded, idx: np.ndarray, rows: np.ndarray, k: int) -> Part:
-    """Re-rank each query's candidates exactly as the in-memory two-stage search does.
+def rerank_pool(second: Encoded, idx: np.ndarray, rows: np.ndarray, k: int) -> Part:
+    """Re-rank each query's candidates ``idx`` (nq, m), their second-stage rows ``rows`` (nq, m, d) beside
+    them, exactly as the in-memory two-stage search does (also the re-rank of a binary faiss index's
+    candidates, engine/ann.py).
 
     The in-memory re-rank scores ``second.docs[sorted candidates]`` (one matrix per query; BLAS
     results depend on a row's place in it). Here each query's rows are put in ascending index
