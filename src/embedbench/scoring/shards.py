@@ -115,7 +115,7 @@ def shards_of(enc: Encoded, size: int) -> Iterator[tuple[int, Encoded]]:
     if int(size) <= 0:
         raise ValueError(f"shard size must be positive, got {size}")
     for j0 in range(0, enc.docs.shape[0], size):
-        yield j0, _docs_slice(enc, slice(j0, j0 + size))
+        yield j0, docs_slice(enc, slice(j0, j0 + size))
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -126,9 +126,9 @@ def _best_columns(scores: np.ndarray, idx: np.ndarray, k: int) -> np.ndarray:
     return np.lexsort((idx, -scores), axis=1)[:, : int(k)]
 
 
-def _docs_slice(enc: Encoded, rows: slice) -> Encoded:
+def docs_slice(enc: Encoded, rows: slice) -> Encoded:
     """``enc`` with only the document rows ``rows`` (both stages of a two-stage spec)."""
-    rescore = None if enc.rescore is None else _docs_slice(enc.rescore, rows)
+    rescore = None if enc.rescore is None else docs_slice(enc.rescore, rows)
     return dataclasses.replace(enc, docs=enc.docs[rows], rescore=rescore)
 
 
