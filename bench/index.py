@@ -45,6 +45,9 @@ CASES: dict[str, dict[str, Any]] = {
                 "indexes": ["exact", *HNSW_DEEP, *OTHERS]},
     "q2d-1e6": {"model": "hashing", "suite": "synthetic-q2d", "corpus_sizes": [10**6],
                 "indexes": ["exact", *HNSW_DEEP, *OTHERS_1E6]},
+    "q2d-1e6-rescore": {"model": "hashing", "suite": "synthetic-q2d", "corpus_sizes": [10**6],
+                        "precisions": "binary,binary+int8",
+                        "indexes": ["exact", "binary-hnsw:m=32:efc=200:ef=1000", "binary-hnsw:m=32:efc=200:ef=4000"]},
 }
 QUICK = {"quick": {"model": "hashing", "suite": "synthetic-q2d", "corpus_sizes": [4000],
                    "indexes": ["exact", "hnsw:m=16:efc=100:ef=200", "ivf:nlist=32:nprobe=4", "sq8",
@@ -116,8 +119,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.index", description=__doc__.split("\n")[0])
     ap.add_argument("--case", action="append", choices=sorted(CASES), help="case(s) to run (default vaswani, q2d-1e6)")
     ap.add_argument("--scratch", default="/tmp/bench-index", help="where the results are written")
+    ap.add_argument("--data-dir", help="where vaswani/ is (default: $EMBEDBENCH_DATA_DIR, else ../shared/data)")
     args = ap.parse_args(argv)
-    out = run(args.case or ["vaswani", "q2d-1e6"], Path(args.scratch))
+    from bench.run import find_data_dir
+
+    out = run(args.case or ["vaswani", "q2d-1e6"], Path(args.scratch), find_data_dir(args.data_dir))
     for case in out["cases"]:
         print(f"\n## {case['case']}\n\n{case['table']}\n\ngoal: {case['goal']}")
     return 0

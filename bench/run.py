@@ -36,7 +36,7 @@ from bench.common import DEFAULT_OUT, REPO, log, machine, quiet, write_json  # n
 PARTS = ("overhead", "exact", "search", "shards", "warm", "ray", "late", "scale", "index", "sweep")
 
 
-def _data_dir(arg: str | None) -> Path:
+def find_data_dir(arg: str | None) -> Path:
     from embedbench.data.locations import default_data_dir
 
     found = Path(arg) if arg else default_data_dir() or REPO.parent / "shared" / "data"
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
               else "bench: --repeats and --sweep-repeats must be at least 1", file=sys.stderr)
         return 2
     quiet()
-    data_dir = _data_dir(args.data_dir)
+    data_dir = find_data_dir(args.data_dir)
     out = Path(args.out)
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         plans = _plans(args.quick, args.repeats, args.sweep_repeats, data_dir, Path(tmp))
