@@ -132,3 +132,23 @@ def test_cli_refuses_a_pipeline_that_is_not_single_vector(build, minilm: Path, b
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and str(folder) in lines[0] and "not supported" in lines[0], lines
     assert not results.exists() and not (cache / "embeddings").exists()
+
+
+def test_a_static_embedding_folder_encodes_as_its_library_does(tmp_path: Path) -> None:
+    """sentence-transformers' StaticEmbedding (model2vec-style: a bare `tokenizers.Tokenizer`, no special
+    tokens, an infinite max_seq_length) loads, encodes as `encode_query` / `encode_document` do, and its
+    max length is the length its tokenizer truncates at (texts past it are counted as truncated)."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules.static_embedding import StaticEmbedding
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    words = sorted({w.lower().strip(".") for t in QUERIES + DOCS for w in t.split()})
+    tokenizer = Tokenizer(models.WordLevel({w: i for i, w in enumerate(["[UNK]", *words])}, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer.enable_truncation(max_length=5)
+    SentenceTransformer(modules=[StaticEmbedding(tokenizer, embedding_dim=16)]).save(str(tmp_path / "static"))
+    ours, st = load_model(str(tmp_path / "static"), SETTINGS), library(tmp_path / "static")
+    assert ours.meta.dim == 16 and ours.meta.max_tokens == 5
+    np.testing.assert_allclose(ours.encode_queries(QUERIES), st.encode_query(QUERIES), atol=1e-6, rtol=0)
+    np.testing.assert_allclose(ours.encode_documents(DOCS), st.encode_document(DOCS), atol=1e-6, rtol=0)
+    assert ours.truncated_flags(QUERIES + DOCS, "document").tolist() == [False, False, False, True, True, False]

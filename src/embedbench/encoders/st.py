@@ -166,12 +166,23 @@ def describe_loaded(model: object) -> StDescription:
     device_type, compute_dtype = torch_compute(model.device, model, autocast=False)  # type: ignore[attr-defined]
     return StDescription(
         dim=model.get_embedding_dimension(),  # type: ignore[attr-defined]
-        max_tokens=model.max_seq_length,  # type: ignore[attr-defined]
+        max_tokens=token_limit(model),
         pooling=_pooling_mode(model),
         prompts={role: library_prompt(model, role) for role in ROLES},
         device_type=device_type,
         compute_dtype=compute_dtype,
     )
+
+
+def token_limit(model: object) -> int | None:
+    """The model's max length in tokens: ``max_seq_length``; for a module that tokenizes with a bare
+    ``tokenizers.Tokenizer`` (sentence-transformers' StaticEmbedding: ``max_seq_length`` is infinite) the
+    length that tokenizer truncates at; None when nothing truncates."""
+    limit = model.max_seq_length  # type: ignore[attr-defined]
+    if isinstance(limit, int) and limit > 0:
+        return limit
+    truncation = getattr(model.tokenizer, "truncation", None)  # type: ignore[attr-defined]
+    return int(truncation["max_length"]) if isinstance(truncation, dict) else None
 
 
 def float_vectors(encode: object, texts: Sequence[str], batch_size: int, **options: object) -> np.ndarray:

@@ -36,6 +36,9 @@ def truncated_flags(tokenizer, texts: Sequence[str], max_length: int | None, pro
     """Per text (with `prompt` in front): whether it is longer than `max_length` tokens, special tokens included."""
     if max_length is None or not texts:
         return np.zeros(len(texts), dtype=bool)
+    if not callable(tokenizer):  # a bare `tokenizers.Tokenizer` (StaticEmbedding): no special tokens, cut by itself
+        rows = tokenizer.encode_batch([prompt + t for t in texts], add_special_tokens=False)
+        return np.fromiter((len(r.ids) > max_length or bool(r.overflowing) for r in rows), dtype=bool, count=len(texts))
     ids = tokenizer([prompt + t for t in texts], add_special_tokens=True, truncation=False, verbose=False,
                     return_attention_mask=False, return_token_type_ids=False)["input_ids"]  # ids only: faster
     return np.fromiter((len(row) > max_length for row in ids), dtype=bool, count=len(texts))
