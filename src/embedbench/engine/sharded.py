@@ -89,15 +89,21 @@ def search_shard(job: ShardJob, store: DocumentStore, start: int, stop: int) -> 
     return parts
 
 
+_WARM: set[tuple] = set()  # search shapes this process has run once (warm_up)
+
+
 def warm_up(enc: Encoded, job: ShardJob, start: int) -> None:
-    """An untimed batched search of the shard's first block, so first-call costs stay out of the timed
-    search's seconds (queries per second): the first search of a shape in a process pays for fresh
-    score and selection buffers (page faults of new allocations) -- on Vaswani a cold batched search
-    measured 1,360 queries/s where the same search warm does 3,960, and a one-query warm-up does not
-    help. One block has the buffers' shapes of every block of the shard."""
-    if len(enc.queries) and len(enc.docs):
-        first = docs_slice(enc, slice(0, job.block or len(enc.docs)))
-        ShardedSearch(enc, job.k, job.block).part(start, first)
+    """An untimed batched search of the shard's first block, once per search shape in a process, so
+    first-call costs stay out of the timed search's seconds (queries per second): the first search of a
+    shape in a process pays for fresh score and selection buffers (page faults of new allocations) -- on
+    Vaswani a cold batched search measured 1,360 queries/s where the same search warm does 3,960, and a
+    one-query warm-up does not help. One block has the buffers' shapes of every block of the shard."""
+    shape = (enc.kind, enc.queries.shape, enc.rescore is not None, job.k, job.block)
+    if shape in _WARM or not len(enc.queries) or not len(enc.docs):
+        return
+    _WARM.add(shape)
+    first = docs_slice(enc, slice(0, job.block or len(enc.docs)))
+    ShardedSearch(enc, job.k, job.block).part(start, first)
 
 
 def one_query(enc: Encoded, row: int) -> Encoded:
