@@ -30,8 +30,9 @@ GOAL_SPEEDUP = 10.0
 
 HNSW_SWEEP = ["hnsw:m=32:efc=200:ef=128", "hnsw:m=32:efc=200:ef=512", "hnsw:m=32:efc=200:ef=1000",
               "hnsw:m=32:efc=200:ef=2000"]
-# The hashing encoder's vectors have little neighbourhood structure (mean page-page cosine ~0.06), so
-# HNSW needs a deep beam there: the q2d cases sweep ef up to 8000 over one graph.
+# On synthetic-q2d a query's relevant pages are reached only through its entity's few pages among
+# templated distractors (evals/deployment.yaml), so HNSW needs a deep beam there: the q2d cases sweep ef
+# up to 8000 over one graph.
 HNSW_DEEP = ["hnsw:m=32:efc=200:ef=1000", "hnsw:m=32:efc=200:ef=2000", "hnsw:m=32:efc=200:ef=4000",
              "hnsw:m=32:efc=200:ef=8000"]
 OTHERS = ["ivf:nlist=1024:nprobe=32", "sq8", "ivfpq:nlist=1024:m=64:nprobe=32", "binary-hnsw:m=32:efc=200:ef=1000"]

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from embedbench.engine import executors
-from embedbench.engine.ann import AnnSearch, ann_searches, exact_costs, overlaps
+from embedbench.engine.ann import OVERLAP_KS, AnnSearch, ann_searches, exact_costs, overlaps
 from embedbench.engine.context import RunContext
 from embedbench.engine.queries import TaskQueries
 from embedbench.engine.score import TOP_K, PerQuery, TaskJudgements, array_task_metrics, task_judgements
@@ -118,7 +118,7 @@ def measure_index(run: RunContext, q: TaskQueries, index: IndexSpec, ann: AnnSea
     ann_overlaps = overlaps(exact_idx, ann.idx)
     absent = list(exact.absent)
     if "rescore_depth" in ann.costs:  # two-stage: nothing past the re-ranked depth is measured
-        absent += [name for name in ann_overlaps if int(name.rsplit("_", 1)[1]) > ann.costs["rescore_depth"]]
+        absent += [f"ann_overlap_at_{k}" for k in OVERLAP_KS if k > ann.costs["rescore_depth"]]
     per_query = {k: v for k, v in per_query.items() if k not in absent}
     per_query.update({name: dict(zip(q.qids, values.tolist())) for name, values in ann_overlaps.items()
                       if name not in absent})
