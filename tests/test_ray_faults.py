@@ -93,7 +93,9 @@ def test_a_driver_killed_mid_run_resumes_with_nothing_encoded_twice(control, ray
     killed (SIGKILL) once both chunks are in the cache; the rerun encodes only the rest."""
     import ray
 
-    n_docs = 5000
+    # whole chunks: Ray Data may hand the actors the chunks in any order, and with a short last chunk
+    # the two encoded first were sometimes 2,048 + the remainder, never the 2 x 2,048 awaited below
+    n_docs = 3 * 2048
     beir = write_beir(tmp_path / "beir", n_docs=n_docs, n_queries=10)
     cache = tmp_path / "cache"
     (control / "allow").write_text("2")
