@@ -82,17 +82,8 @@ def search_index(ann: AnnIndex, queries: np.ndarray, job: ShardJob, n_docs: int)
     t0 = time.perf_counter()
     scores, idx = ann.search(queries, job.k)
     batch = time.perf_counter() - t0
-    rows = job.latency if job.latency is not None else np.zeros(0, dtype=np.int64)
-    single = time_each(lambda r: ann.search(queries[r:r + 1], job.k), rows)
-    size = ann.serialized_bytes()
-    costs = {
-        "index": ann.spec.name, "factory": ann.factory, "threads": threads(), "k": job.k,
-        "build_seconds": round(ann.build_seconds, 3), "index_bytes": size,
-        "bytes_per_vector": round(size / n_docs, 3), "train_rows": train_rows(ann.spec, n_docs),
-        "nlist": ann.nlist, "qps": round(len(queries) / batch, 2) if batch > 0 else None,
-        **latency_summary(single), "warmup": LATENCY_WARMUP,
-    }
-    return AnnSearch(scores, idx, costs, ann.build_seconds + batch)
+    single = time_each(lambda r: ann.search(queries[r:r + 1], job.k), timed_rows(job))
+    return AnnSearch(scores, idx, index_costs(ann, n_docs, job.k, len(queries), batch, single), ann.build_seconds + batch)
 
 
 def search_two_stage(ann: AnnIndex, job: ShardJob, plan: Plan, store: DocumentStore) -> AnnSearch:
@@ -114,18 +105,30 @@ def search_two_stage(ann: AnnIndex, job: ShardJob, plan: Plan, store: DocumentSt
         rerank_candidates(dataclasses.replace(side.rescore, queries=side.rescore.queries[r:r + 1]),
                           candidates[r:r + 1], rows[r:r + 1], job.k)
 
-    rows_timed = job.latency if job.latency is not None else np.zeros(0, dtype=np.int64)
-    single = time_each(one, rows_timed)
-    size = ann.serialized_bytes()
+    single = time_each(one, timed_rows(job))
     second = store.n * bytes_per_vector(side.rescore.kind, side.rescore.dim)
-    costs = {
-        "index": ann.spec.name, "factory": ann.factory, "threads": threads(), "k": min(job.k, depth),
-        "rescore_depth": depth, "build_seconds": round(ann.build_seconds, 3), "index_bytes": size,
-        "rescore_bytes": second, "bytes_per_vector": round((size + second) / store.n, 3), "train_rows": 0,
-        "nlist": None, "qps": round(len(side.queries) / batch, 2) if batch > 0 else None,
+    costs = {**index_costs(ann, store.n, min(job.k, depth), len(side.queries), batch, single, second),
+             "rescore_depth": depth, "rescore_bytes": second}
+    return AnnSearch(scores, idx, costs, ann.build_seconds + batch)
+
+
+def timed_rows(job: ShardJob) -> np.ndarray:
+    """The queries timed one at a time (none when the run does not time them)."""
+    return job.latency if job.latency is not None else np.zeros(0, dtype=np.int64)
+
+
+def index_costs(ann: AnnIndex, n_docs: int, k: int, n_queries: int, batch: float, single: np.ndarray,
+                extra_bytes: int = 0) -> dict[str, float | int | str | None]:
+    """What a built index cost: its serialized bytes (plus ``extra_bytes`` stored beside it, per vector too),
+    build seconds, batched queries per second and the single-query latency summary."""
+    size = ann.serialized_bytes()
+    return {
+        "index": ann.spec.name, "factory": ann.factory, "threads": threads(), "k": k,
+        "build_seconds": round(ann.build_seconds, 3), "index_bytes": size,
+        "bytes_per_vector": round((size + extra_bytes) / n_docs, 3), "train_rows": train_rows(ann.spec, n_docs),
+        "nlist": ann.nlist, "qps": round(n_queries / batch, 2) if batch > 0 else None,
         **latency_summary(single), "warmup": LATENCY_WARMUP,
     }
-    return AnnSearch(scores, idx, costs, ann.build_seconds + batch)
 
 
 def candidate_rows(job: ShardJob, plan: Plan, store: DocumentStore, candidates: np.ndarray) -> np.ndarray:
